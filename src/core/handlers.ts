@@ -1,0 +1,161 @@
+/**
+ * One handler per client command (PROTOCOL.md section 2). A handler that
+ * returns a promise holds back the connection's next command until it
+ * settles; `send` returns at once once its offset is taken, so pipelined
+ * sends are stored in one group commit yet keep their order.
+ */
+import { dmChannel, parseChannel, roomChannel } from '../channels.js';
+import { ProtocolError } from '../errors.js';
+import type { Target } from '../types.js';
+import type { Connection } from './connection.js';
+import type { Hub } from './hub.js';
+import { login } from './login.js';
+import type { OnlineUser, RoomState } from './online.js';
+import type { Command } from './validate.js';
+
+type Handled = Promise<void> | undefined;
+
+function me(conn: Connection): OnlineUser {
+  if (!conn.user) throw new ProtocolError('not_logged_in');
+  return conn.user;
+}
+
+function existingRoom(hub: Hub, name: string): RoomState {
+  const room = hub.dir.rooms.get(name);
+  if (!room) throw new ProtocolError('not_found', `no room "${name}"`);
+  return room;
+}
+
+/** The room of a `to`, which the user must be a member of. */
+function memberRoom(hub: Hub, user: OnlineUser, to: { room: string }): RoomState {
+  const room = existingRoom(hub, to.room);
+  if (!user.rooms.has(to.room)) throw new ProtocolError('forbidden', `not a member of "${to.room}"`);
+  return room;
+}
+
+async function knownUser(hub: Hub, id: string): Promise<void> {
+  if (hub.dir.users.has(id)) return;
+  if (!(await hub.store.getUser(id))) throw new ProtocolError('not_found', `no user "${id}"`);
+}
+
+function send(hub: Hub, conn: Connection, cmd: Extract<Command, { cmd: 'send' }>): Handled {
+  const user = me(conn);
+  const base = { from: user.sender, to: cmd.to, type: cmd.type, body: cmd.body, cid: cmd.cid };
+  if ('room' in cmd.to) {
+    memberRoom(hub, user, cmd.to);
+    hub.append(conn, { channel: roomChannel(cmd.to.room), ...base });
+    return undefined;
+  }
+  const to = cmd.to.user;
+  const channel = dmChannel(user.info.id, to);
+  if (to === user.info.id || hub.dir.users.has(to)) {
+    hub.append(conn, { channel, ...base });
+    return undefined;
+  }
+  return knownUser(hub, to).then(() => hub.append(conn, { channel, ...base }));
+}
+
+async function join(hub: Hub, conn: Connection, name: string): Promise<void> {
+  const user = me(conn);
+  let room = hub.dir.rooms.get(name);
+  if (!room) {
+    if (!hub.config.allowRoomCreate) throw new ProtocolError('not_found', `no room "${name}"`);
+    room = hub.dir.addRoom(await hub.store.ensureRoom({ name, title: name, membersOnly: false, createdAt: Date.now() }));
+  }
+  const joining = !user.rooms.has(name);
+  if (joining) {
+    if (room.info.membersOnly && !(await hub.store.isMember(name, user.info.id))) {
+      throw new ProtocolError('forbidden', `"${name}" is for members only`);
+    }
+    await hub.store.addMember(name, user.info.id);
+    if (hub.dir.users.get(user.info.id) === user) {
+      user.rooms.add(name);
+      room.online.add(user);
+    }
+  }
+  // Hold live messages while the history is read, so none is shown twice or out of order.
+  conn.held = [];
+  const channel = roomChannel(name);
+  const history = hub.config.joinHistory > 0
+    ? (await hub.store.history(channel, undefined, hub.config.joinHistory)).messages
+    : [];
+  const last = history.length > 0 ? (history[history.length - 1]?.offset ?? 0) : 0;
+  const members = [...room.online].map((u) => u.info);
+  conn.release([JSON.stringify({ cmd: 'joined', room: name, members, history })], new Map([[channel, last]]));
+  if (joining) hub.dir.toRoom(room, hub.presence('join', user.info, name), conn);
+}
+
+async function leave(hub: Hub, conn: Connection, name: string): Promise<void> {
+  const user = me(conn);
+  const room = existingRoom(hub, name);
+  const leaving = user.rooms.has(name);
+  if (leaving) {
+    await hub.store.removeMember(name, user.info.id);
+    user.rooms.delete(name);
+    room.online.delete(user);
+  }
+  conn.sendObject({ cmd: 'left', room: name });
+  if (leaving) {
+    const frame = hub.presence('leave', user.info, name);
+    hub.dir.toRoom(room, frame);
+    hub.dir.toUser(user, frame, conn);
+  }
+}
+
+async function history(hub: Hub, conn: Connection, cmd: Extract<Command, { cmd: 'history' }>): Promise<void> {
+  const user = me(conn);
+  const parsed = parseChannel(cmd.channel);
+  if (!parsed) throw new ProtocolError('bad_request', 'invalid channel');
+  if (parsed.kind === 'dm') {
+    if (!parsed.users.includes(user.info.id)) throw new ProtocolError('forbidden', 'not your conversation');
+  } else {
+    const room = existingRoom(hub, parsed.room);
+    if (room.info.membersOnly && !user.rooms.has(parsed.room)) throw new ProtocolError('forbidden', 'members only');
+  }
+  const page = await hub.store.history(cmd.channel, cmd.before, cmd.limit);
+  conn.sendObject({ cmd: 'history', channel: cmd.channel, messages: page.messages, more: page.more });
+}
+
+function typing(hub: Hub, conn: Connection, to: Target): Handled {
+  const user = me(conn);
+  const frame = JSON.stringify({ cmd: 'typing', from: user.info, to });
+  if ('room' in to) hub.dir.toRoom(memberRoom(hub, user, to), frame, user);
+  else if (to.user !== user.info.id) hub.dir.toUser(hub.dir.users.get(to.user), frame);
+  return undefined;
+}
+
+export function handle(hub: Hub, conn: Connection, cmd: Command): Handled {
+  switch (cmd.cmd) {
+    case 'login':
+      return login(hub, conn, cmd);
+    case 'send':
+      return send(hub, conn, cmd);
+    case 'join':
+      return join(hub, conn, cmd.room);
+    case 'leave':
+      return leave(hub, conn, cmd.room);
+    case 'history':
+      return history(hub, conn, cmd);
+    case 'online': {
+      const users = cmd.room === undefined
+        ? hub.dir.onlineInfos()
+        : [...existingRoom(hub, cmd.room).online].map((u) => u.info);
+      conn.sendObject(cmd.room === undefined ? { cmd: 'online', users } : { cmd: 'online', users, room: cmd.room });
+      return undefined;
+    }
+    case 'status': {
+      const user = me(conn);
+      user.info = { ...user.info, status: cmd.status };
+      hub.dir.toAll(hub.presence('status', user.info));
+      return undefined;
+    }
+    case 'typing':
+      return typing(hub, conn, cmd.to);
+    case 'ping':
+      conn.sendObject({ cmd: 'pong', ts: cmd.ts ?? Date.now() });
+      return undefined;
+    case 'logout':
+      conn.bye('logout');
+      return undefined;
+  }
+}

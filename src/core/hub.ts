@@ -1,0 +1,233 @@
+/**
+ * The chat core's entry point: every transport attaches its connections
+ * here and hands over what arrives. The hub parses, rate-limits, keeps each
+ * connection's commands in order, dispatches them to the handlers, and fans
+ * stored messages out. It never asks which transport carried a message.
+ */
+import type { ConnectionInfo, Transport, TransportHost } from '../../transports/transport.js';
+import type { TokenService } from '../auth/tokens.js';
+import { parseChannel } from '../channels.js';
+import type { Config } from '../config.js';
+import { ProtocolError, StoreUnavailableError } from '../errors.js';
+import type { Log } from '../log.js';
+import type { HistoryStore } from '../store/store.js';
+import type { Frame, NewMessage, StoredMessage, UserInfo } from '../types.js';
+import { Connection, type ConnectionOwner } from './connection.js';
+import { handle } from './handlers.js';
+import { Heartbeat } from './heartbeat.js';
+import { Directory } from './online.js';
+import { decode, type Limits } from './validate.js';
+
+const PRE_LOGIN = new Set(['login', 'ping', 'logout']);
+/** Messages queued behind a slow command; beyond this a client is flooding, not pipelining. */
+const MAX_BACKLOG = 1000;
+
+export interface HubOptions {
+  config: Config;
+  store: HistoryStore;
+  tokens: TokenService;
+  log: Log;
+}
+
+export class Hub implements TransportHost, ConnectionOwner {
+  readonly dir = new Directory();
+  readonly conns = new Set<Connection>();
+  readonly config: Config;
+  readonly store: HistoryStore;
+  readonly tokens: TokenService;
+  readonly log: Log;
+  readonly limits: Limits;
+  readonly sendBufferLimit: number;
+  private readonly ipCounts = new Map<string, number>();
+  private readonly heartbeat: Heartbeat;
+  private accepting = true;
+
+  constructor(opts: HubOptions) {
+    this.config = opts.config;
+    this.store = opts.store;
+    this.tokens = opts.tokens;
+    this.log = opts.log;
+    this.limits = { maxTextLength: opts.config.maxTextLength };
+    this.sendBufferLimit = opts.config.sendBufferLimit;
+    this.heartbeat = new Heartbeat(this.conns, opts.config.heartbeatInterval, opts.config.heartbeatTimeout);
+  }
+
+  /** Loads the rooms and makes sure `lobby` exists. The store must be initialised. */
+  async start(): Promise<void> {
+    await this.store.ensureRoom({ name: 'lobby', title: 'Lobby', membersOnly: false, createdAt: Date.now() });
+    for (const room of await this.store.listRooms()) this.dir.addRoom(room);
+    this.heartbeat.start();
+  }
+
+  get connectionCount(): number {
+    return this.conns.size;
+  }
+
+  attach(transport: Transport, info: ConnectionInfo): Connection {
+    const conn = new Connection(transport, info.ip, this, this.config.rateLimit, this.config.rateBurst);
+    if (!this.accepting) {
+      conn.bye('shutdown');
+      return conn;
+    }
+    const count = this.ipCounts.get(info.ip) ?? 0;
+    if (count >= this.config.maxConnectionsPerIp) {
+      conn.bye('too_many_connections');
+      return conn;
+    }
+    this.ipCounts.set(info.ip, count + 1);
+    this.conns.add(conn);
+    return conn;
+  }
+
+  /** Whether one more connection from this address would be accepted (for transports that can refuse early). */
+  admits(ip: string): boolean {
+    return this.accepting && (this.ipCounts.get(ip) ?? 0) < this.config.maxConnectionsPerIp;
+  }
+
+  receive(conn: Connection, data: string): void {
+    if (conn.backlog) {
+      if (conn.backlog.length >= MAX_BACKLOG) conn.bye('rate_limited');
+      else conn.backlog.push(data);
+      return;
+    }
+    const pending = this.process(conn, data);
+    if (pending) {
+      conn.backlog = [];
+      void pending.then(() => this.drain(conn));
+    }
+  }
+
+  private drain(conn: Connection): void {
+    const backlog = conn.backlog;
+    while (backlog && backlog.length > 0 && conn.isOpen) {
+      const pending = this.process(conn, backlog.shift() as string);
+      if (pending) {
+        void pending.then(() => this.drain(conn));
+        return;
+      }
+    }
+    conn.backlog = null;
+  }
+
+  /** Handles one message; a promise when it must finish before the next one starts. */
+  private process(conn: Connection, data: string): Promise<void> | undefined {
+    let parsed: unknown;
+    try {
+      parsed = JSON.parse(data);
+    } catch {
+      if (this.admitRate(conn)) conn.error('bad_json');
+      return undefined;
+    }
+    if (typeof parsed !== 'object' || parsed === null || Array.isArray(parsed) || typeof (parsed as Frame).cmd !== 'string') {
+      if (this.admitRate(conn)) conn.error('bad_request', 'a message must be a JSON object with a string "cmd"');
+      return undefined;
+    }
+    const frame = parsed as Frame;
+    if (frame.cmd !== 'ping' && !this.admitRate(conn)) return undefined;
+    const ref = frame.cmd === 'send' && typeof frame.cid === 'string' ? frame.cid : frame.cmd.slice(0, 64);
+    if (!conn.user && !PRE_LOGIN.has(frame.cmd)) {
+      conn.error('not_logged_in', undefined, ref);
+      return undefined;
+    }
+    try {
+      const result = handle(this, conn, decode(frame, this.limits));
+      return result?.catch((err: unknown) => this.fail(conn, err, ref));
+    } catch (err) {
+      this.fail(conn, err, ref);
+      return undefined;
+    }
+  }
+
+  private admitRate(conn: Connection): boolean {
+    if (conn.bucket.take()) {
+      conn.strikes = 0;
+      return true;
+    }
+    conn.strikes++;
+    if (conn.strikes > this.config.rateBurst) conn.bye('rate_limited');
+    else conn.error('rate_limited');
+    return false;
+  }
+
+  fail(conn: Connection, err: unknown, ref?: string): void {
+    if (err instanceof ProtocolError) {
+      conn.error(err.code, err.message, ref);
+    } else if (err instanceof StoreUnavailableError) {
+      this.log.warn({ err }, 'store unavailable');
+      conn.error('server_busy', undefined, ref);
+    } else {
+      this.log.error({ err, ref }, 'command failed');
+      conn.error('internal', undefined, ref);
+    }
+  }
+
+  /** Stores a message, then acks it to its sender and fans it out, in commit order. */
+  append(conn: Connection, msg: NewMessage): void {
+    this.store.append(msg).then(
+      ({ message, duplicate }) => {
+        const { cid, id, channel, offset, ts } = message;
+        conn.sendObject({ cmd: 'ack', cid, id, channel, offset, ts });
+        if (!duplicate) this.deliver(message);
+      },
+      (err: unknown) => this.fail(conn, err, msg.cid),
+    );
+  }
+
+  /** Sends a stored message to every connection that should see it. */
+  deliver(message: StoredMessage): void {
+    const frame = JSON.stringify({ cmd: 'message', ...message });
+    const { channel, offset } = message;
+    const parsed = parseChannel(channel);
+    if (!parsed) return;
+    if (parsed.kind === 'room') {
+      const room = this.dir.rooms.get(parsed.room);
+      if (room) this.dir.toRoom(room, frame, undefined, channel, offset);
+      return;
+    }
+    const [a, b] = parsed.users;
+    for (const id of a === b ? [a] : [a, b]) {
+      const user = this.dir.users.get(id);
+      if (!user || user.conns.size === 0) continue;
+      this.dir.toUser(user, frame, undefined, channel, offset);
+      this.remember(id, channel, offset);
+    }
+  }
+
+  /** Records that a private message reached one of the user's connections (offline delivery, 3.2). */
+  remember(userId: string, channel: string, offset: number): void {
+    this.store.setDelivered(userId, channel, offset).catch((err: unknown) => {
+      this.log.warn({ err, channel }, 'could not record delivery cursor');
+    });
+  }
+
+  presence(event: 'online' | 'offline' | 'status' | 'join' | 'leave', user: UserInfo, room?: string): string {
+    return JSON.stringify(room === undefined ? { cmd: 'presence', event, user } : { cmd: 'presence', event, user, room });
+  }
+
+  detach(conn: Connection): void {
+    if (!this.conns.delete(conn)) return;
+    const n = (this.ipCounts.get(conn.ip) ?? 1) - 1;
+    if (n <= 0) this.ipCounts.delete(conn.ip);
+    else this.ipCounts.set(conn.ip, n);
+    this.unregister(conn);
+  }
+
+  /** Takes the connection off its user; the user goes offline with its last connection. */
+  unregister(conn: Connection): void {
+    const user = conn.user;
+    if (!user) return;
+    conn.user = undefined;
+    user.conns.delete(conn);
+    if (user.conns.size > 0 || this.dir.users.get(user.info.id) !== user) return;
+    this.dir.users.delete(user.info.id);
+    for (const name of user.rooms) this.dir.rooms.get(name)?.online.delete(user);
+    this.dir.toAll(this.presence('offline', user.info));
+  }
+
+  /** Says `bye` with `reconnect: true` to everyone and stops taking connections. */
+  shutdown(): void {
+    this.accepting = false;
+    this.heartbeat.stop();
+    for (const conn of [...this.conns]) conn.bye('shutdown');
+  }
+}

@@ -1,0 +1,133 @@
+/**
+ * `login` (PROTOCOL.md sections 2, 3.2, 3.3 and 7): establishes who the
+ * connection speaks for, registers it as online, and replays what the
+ * client missed before any new message reaches it.
+ *
+ * Everything that must not interleave with another login of the same name
+ * (the `name_taken` check and the registration) runs synchronously after
+ * the last await, so two racing logins cannot both win.
+ */
+import { guestId } from '../auth/guest.js';
+import { defaultAvatar } from '../avatars.js';
+import { parseChannel } from '../channels.js';
+import { ProtocolError } from '../errors.js';
+import type { Sender, StoredMessage } from '../types.js';
+import type { Connection } from './connection.js';
+import type { Hub } from './hub.js';
+import { OnlineUser } from './online.js';
+import type { Command } from './validate.js';
+
+type LoginCommand = Extract<Command, { cmd: 'login' }>;
+
+/** Who the login speaks for, and whether a token proved it (a proven identity may join its own online session). */
+async function identify(hub: Hub, cmd: LoginCommand): Promise<{ who: Sender; proven: boolean }> {
+  if (cmd.token !== undefined) {
+    const claims = await hub.tokens.verify(cmd.token);
+    if (!claims) throw new ProtocolError('unauthorized');
+    if (cmd.name === undefined || guestId(cmd.name) === claims.id) {
+      return {
+        who: { id: claims.id, name: cmd.name ?? claims.name, avatar: cmd.avatar ?? claims.avatar },
+        proven: true,
+      };
+    }
+  }
+  const name = cmd.name as string; // validate() requires a name when there is no token
+  const id = guestId(name);
+  return { who: { id, name, avatar: cmd.avatar ?? defaultAvatar(id) }, proven: false };
+}
+
+interface Replay {
+  frames: string[];
+  covered: Map<string, number>;
+  recovered: boolean;
+}
+
+/** The channels to replay and from which offset: private ones always, rooms where the client sent a cursor. */
+async function replayPlan(hub: Hub, user: OnlineUser, cursors: Map<string, number>): Promise<Map<string, number>> {
+  const id = user.info.id;
+  const [delivered, dms] = await Promise.all([hub.store.getDelivered(id), hub.store.dmChannelsOf(id)]);
+  const plan = new Map<string, number>();
+  for (const channel of dms) plan.set(channel, cursors.get(channel) ?? delivered.get(channel) ?? 0);
+  for (const [channel, offset] of cursors) {
+    const parsed = parseChannel(channel);
+    if (parsed?.kind === 'room' && user.rooms.has(parsed.room)) plan.set(channel, offset);
+  }
+  return plan;
+}
+
+async function replay(hub: Hub, user: OnlineUser, cursors: Map<string, number>): Promise<Replay> {
+  const out: Replay = { frames: [], covered: new Map(), recovered: true };
+  const plan = await replayPlan(hub, user, cursors);
+  for (const [channel, after] of plan) {
+    const page = await hub.store.since(channel, after, hub.config.replayLimit);
+    if (!page.complete) out.recovered = false;
+    let last = after;
+    for (const m of page.messages) {
+      out.frames.push(messageFrame(m));
+      last = m.offset;
+    }
+    out.covered.set(channel, last);
+    if (last > after && channel.startsWith('dm:')) hub.remember(user.info.id, channel, last);
+  }
+  return out;
+}
+
+function messageFrame(m: StoredMessage): string {
+  return JSON.stringify({ cmd: 'message', ...m });
+}
+
+export async function login(hub: Hub, conn: Connection, cmd: LoginCommand): Promise<void> {
+  if (conn.user || conn.loggingIn) throw new ProtocolError('bad_request', 'already logged in');
+  conn.loggingIn = true;
+  try {
+    const { who, proven } = await identify(hub, cmd);
+    if (!proven && hub.dir.users.has(who.id)) throw new ProtocolError('name_taken');
+    const isNew = await hub.store.saveUser(who);
+    if (isNew) await hub.store.addMember('lobby', who.id);
+    const rooms = await hub.store.roomsOf(who.id);
+    if (!conn.isOpen) return;
+    // Re-checked: another login of this name may have finished while we awaited.
+    if (!proven && hub.dir.users.has(who.id)) throw new ProtocolError('name_taken');
+
+    let user = hub.dir.users.get(who.id);
+    const first = user === undefined;
+    if (!user) {
+      user = new OnlineUser({ ...who, status: 'online' });
+      hub.dir.users.set(who.id, user);
+      for (const name of rooms) {
+        const room = hub.dir.rooms.get(name);
+        if (!room) continue;
+        user.rooms.add(name);
+        room.online.add(user);
+      }
+    }
+    conn.user = user;
+    user.conns.add(conn);
+    conn.held = [];
+    if (first) hub.dir.toAll(hub.presence('online', user.info), conn);
+
+    let replayed: [Replay, string];
+    try {
+      replayed = await Promise.all([replay(hub, user, cmd.cursors), hub.tokens.sign(who)]);
+    } catch (err) {
+      // The client never saw `login`: undo it, so a retry starts from scratch.
+      conn.held = null;
+      hub.unregister(conn);
+      throw err;
+    }
+    const [{ frames, covered, recovered }, token] = replayed;
+    const answer = JSON.stringify({
+      cmd: 'login',
+      user: user.info,
+      token,
+      online: hub.dir.onlineInfos(),
+      rooms: hub.dir.roomList(),
+      joined: [...user.rooms],
+      heartbeat: hub.config.heartbeatInterval,
+      recovered,
+    });
+    conn.release([answer, ...frames], covered);
+  } finally {
+    conn.loggingIn = false;
+  }
+}

@@ -1,0 +1,60 @@
+/**
+ * Every error code webim speaks, in one place: the protocol's `error` codes
+ * (PROTOCOL.md section 3), the `bye` codes, and the HTTP status each maps to
+ * when it has to travel as an HTTP answer (Comet, uploads, admin API).
+ * Tests assert on these codes, never on the human text.
+ */
+
+export const ErrorCodes = {
+  bad_json: { status: 400, message: 'the message is not valid JSON' },
+  bad_request: { status: 400, message: 'the message is malformed' },
+  unknown_cmd: { status: 400, message: 'unknown command' },
+  not_logged_in: { status: 401, message: 'log in first' },
+  name_taken: { status: 409, message: 'that name is in use by someone online' },
+  unauthorized: { status: 401, message: 'the token is missing, bad or expired' },
+  forbidden: { status: 403, message: 'not allowed' },
+  not_found: { status: 404, message: 'no such room or channel' },
+  too_large: { status: 413, message: 'too large' },
+  rate_limited: { status: 429, message: 'too many messages, slow down' },
+  server_busy: { status: 503, message: 'the server cannot take this now, try again' },
+  internal: { status: 500, message: 'internal error' },
+} as const;
+
+export type ErrorCode = keyof typeof ErrorCodes;
+
+export function isErrorCode(code: string): code is ErrorCode {
+  return Object.prototype.hasOwnProperty.call(ErrorCodes, code);
+}
+
+/** Why the server ends a connection on purpose; the `code` of a `bye`. */
+export const ByeCodes = {
+  shutdown: { reconnect: true, reason: 'the server is shutting down' },
+  logout: { reconnect: false, reason: 'logged out' },
+  kicked: { reconnect: false, reason: 'removed by an administrator' },
+  rate_limited: { reconnect: false, reason: 'too many messages' },
+  too_many_connections: { reconnect: false, reason: 'too many connections from your address' },
+  slow_consumer: { reconnect: true, reason: 'the connection could not keep up with its messages' },
+  heartbeat_timeout: { reconnect: true, reason: 'no answer to the heartbeat' },
+  too_large: { reconnect: false, reason: 'message too large' },
+} as const;
+
+export type ByeCode = keyof typeof ByeCodes;
+
+/** An error that carries a protocol code, thrown inside the core and turned into an `error` reply. */
+export class ProtocolError extends Error {
+  readonly code: ErrorCode;
+  constructor(code: ErrorCode, message?: string) {
+    super(message ?? ErrorCodes[code].message);
+    this.name = 'ProtocolError';
+    this.code = code;
+  }
+}
+
+/** Raised by a store that cannot write now (disk full, read-only): sends get `server_busy`. */
+export class StoreUnavailableError extends Error {
+  readonly code = 'server_busy' as const;
+  constructor(message: string, options?: { cause?: unknown }) {
+    super(message, options);
+    this.name = 'StoreUnavailableError';
+  }
+}

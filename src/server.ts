@@ -1,0 +1,87 @@
+/**
+ * Builds the webim HTTP server: Fastify with the chat core, its transports,
+ * the static page and `/healthz`, and a `close` that shuts down in the
+ * order PROTOCOL.md asks (503 on /healthz, `bye` to every client, history
+ * flushed).
+ */
+import { fileURLToPath } from 'node:url';
+import fastifyStatic from '@fastify/static';
+import Fastify, { type FastifyInstance } from 'fastify';
+import websocketTransport from '../transports/websocket.js';
+import { TokenService } from './auth/tokens.js';
+import type { Config } from './config.js';
+import { Hub } from './core/hub.js';
+import { originCheck } from './origin.js';
+import { openStore } from './store/open.js';
+import type { HistoryStore } from './store/store.js';
+
+export const PUBLIC_DIR = fileURLToPath(new URL('../../public/', import.meta.url));
+
+export interface WebimServer {
+  app: FastifyInstance;
+  hub: Hub;
+  store: HistoryStore;
+  config: Config;
+  /** Listens on the configured host and port; resolves to the bound address. */
+  listen(): Promise<{ host: string; port: number }>;
+  close(): Promise<void>;
+}
+
+export async function createServer(config: Config, storeOverride?: HistoryStore): Promise<WebimServer> {
+  const app = Fastify({
+    logger: config.logLevel === 'silent' ? false : { level: config.logLevel },
+    bodyLimit: config.maxMessageSize,
+    // Slow clients must send their headers in time (slowloris, PROTOCOL.md section 6).
+    http: { headersTimeout: config.headerTimeout, requestTimeout: Math.max(config.headerTimeout * 3, 30000) },
+  });
+  const store = storeOverride ?? openStore(config.store, { dataDir: config.dataDir, fsync: config.fsync });
+  await store.init();
+  const tokens = new TokenService({
+    secret: config.tokenSecret,
+    dataDir: config.dataDir,
+    persist: config.store !== 'memory',
+    ttlSeconds: config.tokenTtl,
+  });
+  const hub = new Hub({ config, store, tokens, log: app.log });
+  await hub.start();
+
+  let stopping = false;
+  app.get('/healthz', async (_req, reply) => {
+    if (stopping) return reply.code(503).send({ status: 'stopping' });
+    return { status: 'ok', connections: hub.connectionCount, store: store.kind };
+  });
+  await app.register(websocketTransport, {
+    host: hub,
+    path: '/ws',
+    maxPayload: config.maxMessageSize,
+    closeGrace: config.shutdownGrace,
+    originAllowed: originCheck(config),
+  });
+  await app.register(fastifyStatic, { root: PUBLIC_DIR, index: ['index.html'] });
+
+  let closing: Promise<void> | undefined;
+  const close = (): Promise<void> => {
+    closing ??= (async () => {
+      stopping = true;
+      hub.shutdown();
+      // Each transport waits (up to shutdownGrace) for its `bye` frames to reach clients.
+      await app.close();
+      await store.close();
+    })();
+    return closing;
+  };
+
+  return {
+    app,
+    hub,
+    store,
+    config,
+    async listen() {
+      await app.listen({ port: config.port, host: config.host });
+      const addr = app.server.address();
+      if (addr === null || typeof addr === 'string') throw new Error('server is not listening on TCP');
+      return { host: addr.address, port: addr.port };
+    },
+    close,
+  };
+}

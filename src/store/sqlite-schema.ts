@@ -1,0 +1,137 @@
+import type Database from 'better-sqlite3';
+
+/**
+ * The tables of SqliteStore and the statements it prepares once. Bump
+ * SCHEMA_VERSION (kept in PRAGMA user_version) and add a migration step in
+ * SqliteStore.init whenever a table changes shape.
+ */
+export const SCHEMA_VERSION = 1;
+
+// `seq` rather than `offset`: OFFSET is an SQL keyword.
+export const SCHEMA = `
+CREATE TABLE IF NOT EXISTS messages (
+  channel TEXT NOT NULL,
+  seq INTEGER NOT NULL,
+  id TEXT NOT NULL,
+  sender TEXT NOT NULL,
+  sender_name TEXT NOT NULL,
+  sender_avatar TEXT NOT NULL,
+  recipient TEXT NOT NULL,
+  type TEXT NOT NULL,
+  body TEXT NOT NULL,
+  ts INTEGER NOT NULL,
+  cid TEXT NOT NULL,
+  PRIMARY KEY (channel, seq)
+);
+CREATE UNIQUE INDEX IF NOT EXISTS messages_sender_cid ON messages (sender, cid);
+CREATE TABLE IF NOT EXISTS rooms (
+  name TEXT PRIMARY KEY,
+  title TEXT NOT NULL,
+  members_only INTEGER NOT NULL,
+  created_at INTEGER NOT NULL
+);
+CREATE TABLE IF NOT EXISTS memberships (
+  room TEXT NOT NULL,
+  user_id TEXT NOT NULL,
+  PRIMARY KEY (room, user_id)
+) WITHOUT ROWID;
+CREATE INDEX IF NOT EXISTS memberships_user ON memberships (user_id, room);
+CREATE TABLE IF NOT EXISTS users (
+  id TEXT PRIMARY KEY,
+  name TEXT NOT NULL,
+  avatar TEXT NOT NULL
+);
+CREATE TABLE IF NOT EXISTS dm_channels (
+  user_id TEXT NOT NULL,
+  channel TEXT NOT NULL,
+  PRIMARY KEY (user_id, channel)
+) WITHOUT ROWID;
+CREATE TABLE IF NOT EXISTS delivered (
+  user_id TEXT NOT NULL,
+  channel TEXT NOT NULL,
+  seq INTEGER NOT NULL,
+  PRIMARY KEY (user_id, channel)
+) WITHOUT ROWID;
+`;
+
+export interface MessageRow {
+  channel: string;
+  seq: number;
+  id: string;
+  sender: string;
+  sender_name: string;
+  sender_avatar: string;
+  /** The `to` target as JSON. */
+  recipient: string;
+  type: string;
+  body: string;
+  ts: number;
+  cid: string;
+}
+
+export interface RoomRow {
+  name: string;
+  title: string;
+  members_only: number;
+  created_at: number;
+}
+
+type Stmt<P extends unknown[], R = unknown> = Database.Statement<P, R>;
+
+export interface Statements {
+  insertMessage: Stmt<[string, number, string, string, string, string, string, string, string, number, string]>;
+  bySenderCid: Stmt<[string, string], MessageRow>;
+  messageAt: Stmt<[string, number], MessageRow>;
+  maxOffset: Stmt<[string], { head: number | null }>;
+  before: Stmt<[string, number, number], MessageRow>;
+  after: Stmt<[string, number, number], MessageRow>;
+  insertDm: Stmt<[string, string]>;
+  dmOf: Stmt<[string], string>;
+  listRooms: Stmt<[], RoomRow>;
+  getRoom: Stmt<[string], RoomRow>;
+  insertRoom: Stmt<[string, string, number, number]>;
+  deleteRoom: Stmt<[string]>;
+  deleteMembersOfRoom: Stmt<[string]>;
+  addMember: Stmt<[string, string]>;
+  removeMember: Stmt<[string, string]>;
+  roomsOf: Stmt<[string], string>;
+  isMember: Stmt<[string, string], number>;
+  getUser: Stmt<[string], { id: string; name: string; avatar: string }>;
+  upsertUser: Stmt<[string, string, string]>;
+  getDelivered: Stmt<[string], { channel: string; seq: number }>;
+  raiseDelivered: Stmt<[string, string, number]>;
+}
+
+const MESSAGE_COLUMNS = 'channel, seq, id, sender, sender_name, sender_avatar, recipient, type, body, ts, cid';
+
+export function prepareStatements(db: Database.Database): Statements {
+  return {
+    insertMessage: db.prepare(`INSERT INTO messages (${MESSAGE_COLUMNS}) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`),
+    bySenderCid: db.prepare(`SELECT ${MESSAGE_COLUMNS} FROM messages WHERE sender = ? AND cid = ?`),
+    messageAt: db.prepare(`SELECT ${MESSAGE_COLUMNS} FROM messages WHERE channel = ? AND seq = ?`),
+    maxOffset: db.prepare('SELECT max(seq) AS head FROM messages WHERE channel = ?'),
+    // Newest first so that LIMIT keeps the newest; callers reverse the page.
+    before: db.prepare(`SELECT ${MESSAGE_COLUMNS} FROM messages WHERE channel = ? AND seq < ? ORDER BY seq DESC LIMIT ?`),
+    after: db.prepare(`SELECT ${MESSAGE_COLUMNS} FROM messages WHERE channel = ? AND seq > ? ORDER BY seq DESC LIMIT ?`),
+    insertDm: db.prepare('INSERT OR IGNORE INTO dm_channels (user_id, channel) VALUES (?, ?)'),
+    dmOf: db.prepare<[string], string>('SELECT channel FROM dm_channels WHERE user_id = ? ORDER BY channel').pluck(),
+    listRooms: db.prepare('SELECT name, title, members_only, created_at FROM rooms ORDER BY name'),
+    getRoom: db.prepare('SELECT name, title, members_only, created_at FROM rooms WHERE name = ?'),
+    insertRoom: db.prepare('INSERT OR IGNORE INTO rooms (name, title, members_only, created_at) VALUES (?, ?, ?, ?)'),
+    deleteRoom: db.prepare('DELETE FROM rooms WHERE name = ?'),
+    deleteMembersOfRoom: db.prepare('DELETE FROM memberships WHERE room = ?'),
+    addMember: db.prepare('INSERT OR IGNORE INTO memberships (room, user_id) VALUES (?, ?)'),
+    removeMember: db.prepare('DELETE FROM memberships WHERE room = ? AND user_id = ?'),
+    roomsOf: db.prepare<[string], string>('SELECT room FROM memberships WHERE user_id = ? ORDER BY room').pluck(),
+    isMember: db.prepare<[string, string], number>('SELECT 1 FROM memberships WHERE room = ? AND user_id = ?').pluck(),
+    getUser: db.prepare('SELECT id, name, avatar FROM users WHERE id = ?'),
+    upsertUser: db.prepare(
+      'INSERT INTO users (id, name, avatar) VALUES (?, ?, ?) ON CONFLICT (id) DO UPDATE SET name = excluded.name, avatar = excluded.avatar',
+    ),
+    getDelivered: db.prepare('SELECT channel, seq FROM delivered WHERE user_id = ?'),
+    // Only ever raised, in SQL too, so that a late write cannot lower a cursor.
+    raiseDelivered: db.prepare(
+      'INSERT INTO delivered (user_id, channel, seq) VALUES (?, ?, ?) ON CONFLICT (user_id, channel) DO UPDATE SET seq = max(seq, excluded.seq)',
+    ),
+  };
+}

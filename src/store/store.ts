@@ -1,0 +1,72 @@
+import type { NewMessage, RoomInfo, Sender, StoredMessage } from '../types.js';
+
+/** The answer of `append`: the stored message, and whether it was there already (same sender and cid). */
+export interface AppendResult {
+  message: StoredMessage;
+  duplicate: boolean;
+}
+
+export interface HistoryPage {
+  /** Oldest first. */
+  messages: StoredMessage[];
+  /** Older messages exist before the first one returned. */
+  more: boolean;
+}
+
+export interface ReplayPage {
+  /** Oldest first: the newest `limit` messages after the cursor. */
+  messages: StoredMessage[];
+  /** False when more than `limit` messages were newer than the cursor and the oldest were left out. */
+  complete: boolean;
+}
+
+/**
+ * Durable state of the chat: messages with per-channel offsets 1..N,
+ * rooms, memberships, known users and the per-user delivery cursors of
+ * private channels. Every implementation passes test/store-suite.ts.
+ *
+ * Contract the core relies on:
+ * - `append` resolves only once the message is durable, and assigns
+ *   offsets in the order `append` was called on this store instance, so
+ *   that messages pipelined on one connection keep their order.
+ * - Promises of `append` calls resolve in the order of their offsets
+ *   within a channel.
+ * - `(from.id, cid)` is unique: a repeat resolves to the first message
+ *   with `duplicate: true`, across restarts.
+ */
+export interface HistoryStore {
+  readonly kind: string;
+  init(): Promise<void>;
+  append(msg: NewMessage): Promise<AppendResult>;
+  /** Messages before `before` (exclusive; all when absent), the newest `limit` of them, oldest first. */
+  history(channel: string, before: number | undefined, limit: number): Promise<HistoryPage>;
+  /** Messages after offset `after`, at most the newest `limit`, oldest first. */
+  since(channel: string, after: number, limit: number): Promise<ReplayPage>;
+  /** The highest offset of a channel, 0 when it has none. */
+  head(channel: string): Promise<number>;
+
+  listRooms(): Promise<RoomInfo[]>;
+  getRoom(name: string): Promise<RoomInfo | undefined>;
+  /** Creates the room if it does not exist; resolves to the room as stored. */
+  ensureRoom(room: RoomInfo): Promise<RoomInfo>;
+  deleteRoom(name: string): Promise<boolean>;
+
+  addMember(room: string, userId: string): Promise<void>;
+  removeMember(room: string, userId: string): Promise<void>;
+  roomsOf(userId: string): Promise<string[]>;
+  isMember(room: string, userId: string): Promise<boolean>;
+
+  /** Remembers a user's profile; resolves true when the user was not known before. */
+  saveUser(user: Sender): Promise<boolean>;
+  /** The profile last saved for a user id, or undefined for a user never seen. */
+  getUser(id: string): Promise<Sender | undefined>;
+  /** The `dm:` channels that have at least one message and include this user. */
+  dmChannelsOf(userId: string): Promise<string[]>;
+  /** Per private channel, the last offset handed to one of the user's connections. */
+  getDelivered(userId: string): Promise<Map<string, number>>;
+  /** Raises the remembered offset (never lowers it). */
+  setDelivered(userId: string, channel: string, offset: number): Promise<void>;
+
+  /** Waits for every pending write and releases the store. */
+  close(): Promise<void>;
+}

@@ -1,0 +1,171 @@
+import { spawn } from 'node:child_process';
+import { mkdtempSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import Database from 'better-sqlite3';
+import t from 'tap';
+import type { Test } from 'tap';
+import { StoreUnavailableError } from '../src/errors.js';
+import { openStore } from '../src/store/open.js';
+import { SqliteStore, type SqliteStoreOptions } from '../src/store/sqlite.js';
+import type { HistoryStore } from '../src/store/store.js';
+import { msg, storeSuite } from './store-suite.js';
+
+function tempDir(tt: Test): string {
+  const dir = mkdtempSync(join(tmpdir(), 'webim-store-'));
+  tt.teardown(() => rmSync(dir, { recursive: true, force: true }));
+  return dir;
+}
+
+async function openSqlite(tt: Test, dir: string, opts: Partial<SqliteStoreOptions> = {}): Promise<SqliteStore> {
+  const store = new SqliteStore({ dir, ...opts });
+  await store.init();
+  tt.teardown(() => store.close());
+  return store;
+}
+
+storeSuite(t, 'sqlite', async () => {
+  const dir = mkdtempSync(join(tmpdir(), 'webim-store-'));
+  const make = async (): Promise<HistoryStore> => {
+    const store = new SqliteStore({ dir });
+    await store.init();
+    return store;
+  };
+  return { store: await make(), reopen: make, cleanup: async () => rmSync(dir, { recursive: true, force: true }) };
+});
+
+t.test('sqlite: a failed transaction rejects its batch and leaves no gap', async (tt) => {
+  const dir = tempDir(tt);
+  const store = await openSqlite(tt, dir);
+  for (let i = 1; i <= 3; i++) await store.append(msg('room:a', 'alice', `ok${i}`));
+
+  // A second connection makes every insert fail inside the store's own
+  // transaction, the way a full disk or an I/O error would.
+  const saboteur = new Database(join(dir, 'webim.sqlite'));
+  tt.teardown(() => saboteur.close());
+  saboteur.exec(`CREATE TRIGGER fail_inserts BEFORE INSERT ON messages
+    BEGIN SELECT RAISE(ABORT, 'simulated write failure'); END`);
+
+  const doomed = [
+    store.append(msg('room:a', 'alice', 'lost1')),
+    store.append(msg('room:b', 'bob', 'lost2')),
+    store.append(msg('room:a', 'alice', 'lost1')),
+    store.addMember('lobby', 'alice'),
+    store.setDelivered('alice', 'dm:alice:bob', 9),
+  ];
+  const outcomes = await Promise.allSettled(doomed);
+  for (const [i, outcome] of outcomes.entries()) {
+    tt.equal(outcome.status, 'rejected', `write ${i} of the failed batch is rejected`);
+    if (outcome.status !== 'rejected') continue;
+    const err: unknown = outcome.reason;
+    tt.ok(err instanceof StoreUnavailableError, `write ${i}: StoreUnavailableError`);
+    if (err instanceof StoreUnavailableError) {
+      tt.equal(err.code, 'server_busy');
+      tt.match(String(err.cause), /simulated write failure/);
+    }
+  }
+  // Reads keep working while writes fail.
+  tt.same((await store.history('room:a', undefined, 10)).messages.map((m) => m.offset), [1, 2, 3]);
+  tt.equal(await store.head('room:b'), 0);
+  tt.equal(await store.isMember('lobby', 'alice'), false);
+  tt.same(await store.getDelivered('alice'), new Map());
+  await tt.rejects(store.append(msg('room:a', 'alice', 'lost3')), StoreUnavailableError, 'still failing');
+
+  saboteur.exec('DROP TRIGGER fail_inserts');
+  const retried = await store.append(msg('room:a', 'alice', 'lost1'));
+  tt.equal(retried.duplicate, false, 'a failed message was never stored, so its retry is new');
+  tt.equal(retried.message.offset, 4, 'offsets continue with no gap');
+  tt.equal((await store.append(msg('room:b', 'bob', 'lost2'))).message.offset, 1);
+  tt.same((await store.history('room:a', undefined, 10)).messages.map((m) => m.offset), [1, 2, 3, 4]);
+  tt.equal((await store.append(msg('room:a', 'alice', 'lost1'))).duplicate, true);
+});
+
+t.test('sqlite: close writes what is pending; a closed store refuses writes', async (tt) => {
+  const dir = tempDir(tt);
+  const store = new SqliteStore({ dir });
+  await store.init();
+  const pending = Array.from({ length: 20 }, (_, i) => store.append(msg('room:a', 'alice', `c${i}`)));
+  const member = store.addMember('lobby', 'alice');
+  await store.close();
+  tt.equal((await Promise.all(pending)).at(-1)?.message.offset, 20);
+  await member;
+  await tt.rejects(store.append(msg('room:a', 'alice', 'late')), StoreUnavailableError);
+  await tt.rejects(store.history('room:a', undefined, 10), StoreUnavailableError);
+  await store.close();
+
+  const again = await openSqlite(tt, dir);
+  tt.equal(await again.head('room:a'), 20);
+  tt.equal(await again.isMember('lobby', 'alice'), true);
+});
+
+t.test('sqlite: small batches keep order', async (tt) => {
+  const store = await openSqlite(tt, tempDir(tt), { batchMax: 7 });
+  const settled: number[] = [];
+  const results = await Promise.all(
+    Array.from({ length: 100 }, (_, i) => store.append(msg('room:a', `u${i % 3}`, `b${i}`)).then((r) => {
+      settled.push(i);
+      return r.message.offset;
+    })),
+  );
+  tt.same(results, Array.from({ length: 100 }, (_, i) => i + 1));
+  tt.same(settled, Array.from({ length: 100 }, (_, i) => i));
+});
+
+t.test('sqlite: openStore, schema version and getUser', async (tt) => {
+  const dir = tempDir(tt);
+  const store = openStore('sqlite', { dataDir: join(dir, 'nested', 'data') });
+  tt.equal(store.kind, 'sqlite');
+  await store.init();
+  tt.teardown(() => store.close());
+  if (!(store instanceof SqliteStore)) throw new Error('openStore did not build a SqliteStore');
+  await store.saveUser({ id: 'alice', name: 'Alice', avatar: 'a1' });
+  tt.same(await store.getUser('alice'), { id: 'alice', name: 'Alice', avatar: 'a1' });
+  tt.equal(await store.getUser('bob'), undefined);
+  const db = new Database(join(dir, 'nested', 'data', 'webim.sqlite'), { readonly: true });
+  tt.teardown(() => db.close());
+  tt.equal(db.pragma('user_version', { simple: true }), 1);
+  tt.equal(db.pragma('journal_mode', { simple: true }), 'wal');
+});
+
+t.test('sqlite: every acked message survives kill -9', async (tt) => {
+  const dir = tempDir(tt);
+  const moduleUrl = new URL('../src/store/sqlite.js', import.meta.url).href;
+  const child = `
+    const { SqliteStore } = await import(${JSON.stringify(moduleUrl)});
+    const store = new SqliteStore({ dir: process.env.WEBIM_TEST_DIR });
+    await store.init();
+    for (let i = 0; ; i += 50) {
+      const acks = [];
+      for (let k = 0; k < 50; k++) {
+        const to = { room: 'kill' };
+        const from = { id: 'u' + k, name: 'u', avatar: 'a' };
+        acks.push(store.append({ channel: 'room:kill', from, to, type: 'text', body: 'x', cid: 'c' + (i + k) })
+          .then((r) => process.stdout.write(r.message.offset + '\\n')));
+      }
+      await Promise.all(acks);
+    }`;
+  const proc = spawn(process.execPath, ['--input-type=module', '-e', child], {
+    env: { ...process.env, WEBIM_TEST_DIR: dir },
+    stdio: ['ignore', 'pipe', 'inherit'],
+  });
+  let acked = 0;
+  let buffered = '';
+  const exited = new Promise<NodeJS.Signals | null>((resolve) => proc.on('exit', (_code, signal) => resolve(signal)));
+  proc.stdout.setEncoding('utf8');
+  proc.stdout.on('data', (chunk: string) => {
+    buffered += chunk;
+    const lines = buffered.split('\n');
+    buffered = lines.pop() ?? '';
+    for (const line of lines) acked = Math.max(acked, Number(line));
+    if (acked >= 3000) proc.kill('SIGKILL');
+  });
+  tt.equal(await exited, 'SIGKILL', 'the writer was killed, not stopped');
+  tt.ok(acked >= 3000, `saw ${acked} acks before the kill`);
+
+  const store = await openSqlite(tt, dir);
+  const head = await store.head('room:kill');
+  tt.ok(head >= acked, `head ${head} covers the last ack ${acked}`);
+  const all = await store.history('room:kill', undefined, head);
+  tt.same(all.messages.map((m) => m.offset), Array.from({ length: head }, (_, i) => i + 1), 'offsets 1..N, no gap');
+  tt.equal((await store.append(msg('room:kill', 'z', 'after'))).message.offset, head + 1);
+});

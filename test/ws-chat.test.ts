@@ -1,0 +1,9 @@
+import t from 'tap';
+import { startServer } from './helpers/server.js';
+import { wsConnect } from './helpers/ws-client.js';
+import { chatScenarios } from './scenarios/chat.js';
+
+chatScenarios(t, async () => {
+  const s = await startServer();
+  return { connect: wsConnect(s.url), close: () => s.close() };
+});

@@ -1,0 +1,98 @@
+/**
+ * The WebSocket transport (PROTOCOL.md section 1): `GET /ws`, one JSON
+ * object per text frame, on @fastify/websocket. It checks the origin before
+ * the upgrade, adapts each socket to the Transport interface and leaves
+ * everything else to the core.
+ */
+import websocket from '@fastify/websocket';
+import type { FastifyInstance, FastifyReply, FastifyRequest } from 'fastify';
+import fp from 'fastify-plugin';
+import { WebSocket, type RawData } from 'ws';
+import type { Transport, TransportHost } from './transport.js';
+
+/** How long a closing socket may take to finish its close handshake before it is cut. */
+const CLOSE_GRACE_MS = 5000;
+
+export interface WebSocketOptions {
+  host: TransportHost;
+  path: string;
+  maxPayload: number;
+  /** On shutdown, ms to let sockets finish their close handshake after the core said `bye`. */
+  closeGrace: number;
+  /** Decides whether a browser origin may connect; a request without Origin is always let through. */
+  originAllowed(origin: string, req: FastifyRequest): boolean;
+}
+
+class WebSocketTransport implements Transport {
+  readonly name = 'websocket' as const;
+
+  constructor(
+    private readonly ws: WebSocket,
+    readonly remoteAddress: string,
+  ) {}
+
+  send(frame: string): void {
+    if (this.ws.readyState === WebSocket.OPEN) this.ws.send(frame);
+  }
+
+  close(code: number, reason: string): void {
+    if (this.ws.readyState === WebSocket.CLOSED) return;
+    this.ws.close(code, reason);
+    // A dead or stalled peer never answers the close frame: do not let it hold the socket.
+    setTimeout(() => this.ws.terminate(), CLOSE_GRACE_MS).unref();
+  }
+
+  bufferedAmount(): number {
+    return this.ws.bufferedAmount;
+  }
+
+  ping(): void {
+    if (this.ws.readyState === WebSocket.OPEN) this.ws.ping();
+  }
+}
+
+function text(data: RawData): string {
+  if (Buffer.isBuffer(data)) return data.toString('utf8');
+  if (Array.isArray(data)) return Buffer.concat(data).toString('utf8');
+  return Buffer.from(data).toString('utf8');
+}
+
+async function websocketTransport(app: FastifyInstance, opts: WebSocketOptions): Promise<void> {
+  await app.register(websocket, {
+    options: { maxPayload: opts.maxPayload, perMessageDeflate: false, clientTracking: false },
+  });
+
+  const checkOrigin = async (req: FastifyRequest, reply: FastifyReply): Promise<void> => {
+    const origin = req.headers.origin;
+    if (origin !== undefined && !opts.originAllowed(origin, req)) {
+      await reply.code(403).send({ error: 'forbidden', message: 'origin not allowed' });
+    }
+  };
+
+  const sockets = new Set<WebSocket>();
+  app.addHook('preClose', async () => {
+    const deadline = Date.now() + opts.closeGrace;
+    while (sockets.size > 0 && Date.now() < deadline) await new Promise((r) => setTimeout(r, 20));
+    for (const socket of sockets) socket.terminate();
+  });
+
+  app.get(opts.path, { websocket: true, preValidation: checkOrigin }, (socket, req) => {
+    sockets.add(socket);
+    socket.on('close', () => sockets.delete(socket));
+    const transport = new WebSocketTransport(socket, req.ip);
+    const handler = opts.host.attach(transport, {
+      ip: req.ip,
+      origin: req.headers.origin,
+      userAgent: req.headers['user-agent'],
+    });
+    socket.on('message', (data) => {
+      // Binary frames are not part of the protocol; read them as UTF-8 so the core answers bad_json.
+      handler.message(text(data));
+    });
+    socket.on('pong', () => handler.pong());
+    socket.on('close', () => handler.closed());
+    socket.on('error', () => socket.terminate());
+  });
+}
+
+export default fp(websocketTransport, { name: 'webim-websocket', fastify: '5.x' });
