@@ -1,6 +1,6 @@
 import t from 'tap';
 import { MemoryStore } from '../src/store/memory.js';
-import { openStore } from '../src/store/open.js';
+import { isStoreKind, openStore } from '../src/store/open.js';
 import { StoreUnavailableError } from '../src/errors.js';
 import { msg, storeSuite } from './store-suite.js';
 
@@ -26,4 +26,11 @@ t.test('memory: getUser returns the saved profile', async (tt) => {
   await store.saveUser({ id: 'alice', name: 'Alice', avatar: 'a1' });
   await store.saveUser({ id: 'alice', name: 'Alice B', avatar: 'a2' });
   tt.same(await store.getUser('alice'), { id: 'alice', name: 'Alice B', avatar: 'a2' });
+});
+
+t.test('store kinds parse from configuration text', async (tt) => {
+  tt.equal(isStoreKind('memory'), true);
+  tt.equal(isStoreKind('sqlite'), true);
+  tt.equal(isStoreKind('postgres'), false);
+  tt.equal(isStoreKind(''), false);
 });

@@ -133,6 +133,24 @@ export function storeSuite(t: Test, name: string, makeStore: () => Promise<Store
     }
   });
 
+  t.test(`${name}: a caller changing its objects later does not change what is stored`, async (tt) => {
+    const { store } = await open(tt);
+    const input = msg('room:a', 'alice', 'm1', 'original');
+    const { message } = await store.append(input);
+    input.body = 'rewritten';
+    input.from.name = 'Mallory';
+    if ('room' in input.to) input.to.room = 'elsewhere';
+    const [kept] = (await store.history('room:a', undefined, 1)).messages;
+    tt.equal(kept?.body, 'original');
+    tt.equal(kept?.from.name, 'ALICE');
+    tt.same(kept?.to, { room: 'a' });
+    tt.equal(message.body, 'original');
+    const room = { name: 'lobby', title: 'Lobby', membersOnly: false, createdAt: 1 };
+    await store.ensureRoom(room);
+    room.title = 'Changed';
+    tt.equal((await store.getRoom('lobby'))?.title, 'Lobby');
+  });
+
   t.test(`${name}: history pages back from the newest, oldest first`, async (tt) => {
     const { store } = await open(tt);
     for (let i = 1; i <= 25; i++) await store.append(msg('room:h', 'alice', `h${i}`));

@@ -2,7 +2,15 @@ import { MemoryStore } from './memory.js';
 import { SqliteStore } from './sqlite.js';
 import type { HistoryStore } from './store.js';
 
-export type StoreKind = 'memory' | 'sqlite';
+/** The stores `--store` can name. */
+export const STORE_KINDS = ['memory', 'sqlite'] as const;
+
+export type StoreKind = (typeof STORE_KINDS)[number];
+
+/** For configuration parsing: `--store` and WEBIM_STORE arrive as plain strings. */
+export function isStoreKind(text: string): text is StoreKind {
+  return (STORE_KINDS as readonly string[]).includes(text);
+}
 
 export interface OpenStoreOptions {
   /** Where durable stores keep their files; the memory store ignores it. */
@@ -22,7 +30,7 @@ export function openStore(kind: StoreKind, opts: OpenStoreOptions): HistoryStore
     case 'sqlite':
       return new SqliteStore({ dir: opts.dataDir, fsync: opts.fsync ?? false });
     default: {
-      // Reached only from untyped callers (a config file, the command line).
+      // Reachable only from untyped callers that skipped isStoreKind.
       const unknownKind: never = kind;
       throw new Error(`unknown store kind: ${String(unknownKind)}`);
     }

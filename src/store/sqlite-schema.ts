@@ -1,7 +1,10 @@
+import { randomBytes } from 'node:crypto';
 import type Database from 'better-sqlite3';
+import type { MessageType, RoomInfo, StoredMessage, Target } from '../types.js';
 
 /**
- * The tables of SqliteStore and the statements it prepares once. Bump
+ * The tables of SqliteStore, the statements it prepares once, and how rows
+ * map to the shared types. Bump
  * SCHEMA_VERSION (kept in PRAGMA user_version) and add a migration step in
  * SqliteStore.init whenever a table changes shape.
  */
@@ -134,4 +137,37 @@ export function prepareStatements(db: Database.Database): Statements {
       'INSERT INTO delivered (user_id, channel, seq) VALUES (?, ?, ?) ON CONFLICT (user_id, channel) DO UPDATE SET seq = max(seq, excluded.seq)',
     ),
   };
+}
+
+export function toMessage(row: MessageRow): StoredMessage {
+  return {
+    id: row.id,
+    channel: row.channel,
+    offset: row.seq,
+    from: { id: row.sender, name: row.sender_name, avatar: row.sender_avatar },
+    to: JSON.parse(row.recipient) as Target,
+    type: row.type as MessageType,
+    body: row.body,
+    ts: row.ts,
+    cid: row.cid,
+  };
+}
+
+export function toRoom(row: RoomRow): RoomInfo {
+  return { name: row.name, title: row.title, membersOnly: row.members_only !== 0, createdAt: row.created_at };
+}
+
+/** Ids are 96 random bits in 16 base64url chars; bytes come from a pool, one syscall per 4096 ids. */
+const ID_BYTES = 12;
+let idPool = Buffer.alloc(0);
+let idPos = 0;
+
+export function newId(): string {
+  if (idPos + ID_BYTES > idPool.length) {
+    idPool = randomBytes(ID_BYTES * 4096);
+    idPos = 0;
+  }
+  const id = idPool.toString('base64url', idPos, idPos + ID_BYTES);
+  idPos += ID_BYTES;
+  return id;
 }

@@ -1,13 +1,12 @@
-import { randomBytes } from 'node:crypto';
 import { mkdirSync } from 'node:fs';
 import { join } from 'node:path';
 import Database from 'better-sqlite3';
 import { LRUCache } from 'lru-cache';
 import { parseChannel } from '../channels.js';
 import { StoreUnavailableError } from '../errors.js';
-import type { MessageType, NewMessage, RoomInfo, Sender, StoredMessage, Target } from '../types.js';
+import type { NewMessage, RoomInfo, Sender, StoredMessage } from '../types.js';
 import type { AppendResult, HistoryPage, HistoryStore, ReplayPage } from './store.js';
-import { prepareStatements, SCHEMA, SCHEMA_VERSION, type MessageRow, type RoomRow, type Statements } from './sqlite-schema.js';
+import { newId, prepareStatements, SCHEMA, SCHEMA_VERSION, toMessage, toRoom, type Statements } from './sqlite-schema.js';
 
 export interface SqliteStoreOptions {
   dir: string;
@@ -339,9 +338,11 @@ export class SqliteStore implements HistoryStore {
     { message: StoredMessage; entry: SentEntry | undefined } | undefined {
     const hit = this.sent.get(key);
     if (hit?.state === 'pending' && hit.message) return { message: hit.message, entry: hit };
-    const row = hit ? st.messageAt.get(hit.channel, hit.offset) : st.bySenderCid.get(sender, cid);
+    let row = hit ? st.messageAt.get(hit.channel, hit.offset) : undefined;
+    // The cache only points at a row; the unique index on (sender, cid) is the authority.
+    if (!row || row.sender !== sender || row.cid !== cid) row = st.bySenderCid.get(sender, cid);
     if (!row) return undefined;
-    if (!hit) this.sent.set(key, { channel: row.channel, offset: row.seq, message: undefined, state: 'committed' });
+    this.sent.set(key, { channel: row.channel, offset: row.seq, message: undefined, state: 'committed' });
     return { message: toMessage(row), entry: undefined };
   }
 
@@ -372,37 +373,4 @@ function dmUsersOf(channel: string): string[] | undefined {
   if (parsed?.kind !== 'dm') return undefined;
   const [a, b] = parsed.users;
   return a === b ? [a] : [a, b];
-}
-
-function toMessage(row: MessageRow): StoredMessage {
-  return {
-    id: row.id,
-    channel: row.channel,
-    offset: row.seq,
-    from: { id: row.sender, name: row.sender_name, avatar: row.sender_avatar },
-    to: JSON.parse(row.recipient) as Target,
-    type: row.type as MessageType,
-    body: row.body,
-    ts: row.ts,
-    cid: row.cid,
-  };
-}
-
-function toRoom(row: RoomRow): RoomInfo {
-  return { name: row.name, title: row.title, membersOnly: row.members_only !== 0, createdAt: row.created_at };
-}
-
-/** Ids are 96 random bits in 16 base64url chars; bytes come from a pool, one syscall per 4096 ids. */
-const ID_BYTES = 12;
-let idPool = Buffer.alloc(0);
-let idPos = 0;
-
-function newId(): string {
-  if (idPos + ID_BYTES > idPool.length) {
-    idPool = randomBytes(ID_BYTES * 4096);
-    idPos = 0;
-  }
-  const id = idPool.toString('base64url', idPos, idPos + ID_BYTES);
-  idPos += ID_BYTES;
-  return id;
 }
