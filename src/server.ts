@@ -7,6 +7,7 @@
 import { fileURLToPath } from 'node:url';
 import fastifyStatic from '@fastify/static';
 import Fastify, { type FastifyInstance } from 'fastify';
+import cometTransport from '../transports/comet.js';
 import websocketTransport from '../transports/websocket.js';
 import { TokenService } from './auth/tokens.js';
 import type { Config } from './config.js';
@@ -32,7 +33,9 @@ export async function createServer(config: Config, storeOverride?: HistoryStore)
     logger: config.logLevel === 'silent' ? false : { level: config.logLevel },
     bodyLimit: config.maxMessageSize,
     // Slow clients must send their headers in time (slowloris, PROTOCOL.md section 6).
-    http: { headersTimeout: config.headerTimeout, requestTimeout: Math.max(config.headerTimeout * 3, 30000) },
+    http: { headersTimeout: config.headerTimeout },
+    // A whole request (headers and body) must arrive in this time; held polls are responses, not requests.
+    requestTimeout: Math.max(config.headerTimeout * 3, 30000),
   });
   const store = storeOverride ?? openStore(config.store, { dataDir: config.dataDir, fsync: config.fsync });
   await store.init();
@@ -55,6 +58,15 @@ export async function createServer(config: Config, storeOverride?: HistoryStore)
     path: '/ws',
     maxPayload: config.maxMessageSize,
     closeGrace: config.shutdownGrace,
+    originAllowed: originCheck(config),
+  });
+  await app.register(cometTransport, {
+    prefix: '/comet',
+    host: hub,
+    pollTimeout: config.pollTimeout,
+    sessionTimeout: config.sessionTimeout > 0 ? config.sessionTimeout : 2 * config.pollTimeout,
+    maxSessions: config.maxCometSessions,
+    maxBody: config.maxMessageSize,
     originAllowed: originCheck(config),
   });
   await app.register(fastifyStatic, { root: PUBLIC_DIR, index: ['index.html'] });

@@ -50,6 +50,8 @@ export interface TransportHandler {
 /** What the core offers transports: one entry point per new connection. */
 export interface TransportHost {
   attach(transport: Transport, info: ConnectionInfo): TransportHandler;
+  /** Whether a new connection from this address would be accepted, for transports that can refuse before opening one. */
+  admits(ip: string): boolean;
 }
 
 export interface ConnectionInfo {
