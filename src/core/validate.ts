@@ -26,7 +26,7 @@ export interface Limits {
 }
 
 const CONTROL = /[\p{Cc}\u2028\u2029]/u;
-const USER_ID = /^[^\s:]{1,128}$/u;
+const USER_ID = /^[^\s:]{1,512}$/u;
 const MAX_CURSORS = 1000;
 const IMAGE_URL = /^\/uploads\/[A-Za-z0-9_-]{8,64}\.(?:png|jpe?g|gif|webp)$/;
 
