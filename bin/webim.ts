@@ -1,22 +1,42 @@
 #!/usr/bin/env node
 /**
  * The `webim` command (PROTOCOL.md section 8).
- *   webim start [flags]     run the chat server
- *   webim help [--markdown] list every flag of `start` (the README table)
+ *   webim start [flags]         run the chat server
+ *   webim flash-policy [flags]  run the Flash socket policy listener alone (port 843)
+ *   webim help [--markdown]     list every flag of `start` (the README table)
  */
-import { ConfigError, parseConfig, settingsMarkdown, settings, envName } from '../src/config.js';
-import { createServer } from '../src/server.js';
+import { ConfigError, parseConfig, settingsMarkdown, settings, envName, type SettingTable } from '../src/config.js';
+import { flashSettings, parseFlashConfig } from '../src/flash-config.js';
+import { createPolicyServer } from '../transports/flash-policy.js';
+
+function flagLines(table: SettingTable): string[] {
+  return Object.values(table).map(
+    (def) => `  --${def.flag.padEnd(24)} ${def.help} [${envName(def.flag)}; default ${def.shownDefault ?? JSON.stringify(def.def)}]`,
+  );
+}
 
 function usage(): string {
-  const lines = ['usage: webim <command> [flags]', '', 'commands:', '  start        run the chat server', '  help         this text (--markdown: the configuration table)', '', 'flags of start (environment fallback in brackets):'];
-  for (const def of Object.values(settings)) {
-    lines.push(`  --${def.flag.padEnd(24)} ${def.help} [${envName(def.flag)}; default ${JSON.stringify(def.def)}]`);
-  }
+  const lines = [
+    'usage: webim <command> [flags]',
+    '',
+    'commands:',
+    '  start         run the chat server',
+    '  flash-policy  run the Flash socket policy listener on its own (port 843 needs root or CAP_NET_BIND_SERVICE)',
+    '  help          this text (--markdown: the configuration table of start)',
+    '',
+    'flags of start (environment fallback in brackets):',
+    ...flagLines(settings),
+    '',
+    'flags of flash-policy:',
+    ...flagLines(flashSettings),
+  ];
   return lines.join('\n');
 }
 
 async function start(argv: string[]): Promise<void> {
   const config = parseConfig(argv);
+  // Loaded on demand: `webim flash-policy` may run as root and needs none of the chat server (Fastify, SQLite's native module).
+  const { createServer } = await import('../src/server.js');
   const server = await createServer(config);
   const addr = await server.listen();
   server.app.log.info({ ...addr, store: config.store, dataDir: config.dataDir }, 'webim is ready');
@@ -37,11 +57,43 @@ async function start(argv: string[]): Promise<void> {
   process.on('SIGINT', () => stop('SIGINT'));
 }
 
+/** The standalone policy listener: a small process that may hold port 843 while the chat server runs unprivileged. */
+async function flashPolicy(argv: string[]): Promise<void> {
+  const config = parseFlashConfig(argv);
+  const listener = createPolicyServer({ domains: config.allowDomains, ports: config.allowPorts });
+  let port: number;
+  try {
+    ({ port } = await listener.listen(config.port, config.host));
+  } catch (err) {
+    const code = (err as NodeJS.ErrnoException).code ?? String(err);
+    const hint = code === 'EACCES' ? ': ports below 1024 need root, CAP_NET_BIND_SERVICE or a redirect' : '';
+    console.error(`webim flash-policy: cannot listen on ${config.host}:${config.port} (${code})${hint}`);
+    process.exit(1);
+  }
+  // Accept errors (such as EMFILE) must not end the listener; they are reported and it goes on.
+  listener.server.on('error', (err) => console.error(JSON.stringify({ msg: 'flash policy listener error', err: String(err) })));
+  // The one line on stdout: tests and supervisors read the bound port from it.
+  console.log(JSON.stringify({ msg: 'flash policy listener ready', port }));
+  const stop = (): void => {
+    listener.close().then(
+      () => process.exit(0),
+      (err: unknown) => {
+        console.error(`webim flash-policy: close failed: ${String(err)}`);
+        process.exit(1);
+      },
+    );
+  };
+  process.once('SIGTERM', stop);
+  process.once('SIGINT', stop);
+}
+
 async function main(args: string[]): Promise<void> {
   const [command = 'help', ...rest] = args;
   switch (command) {
     case 'start':
       return start(rest);
+    case 'flash-policy':
+      return flashPolicy(rest);
     case 'help':
     case '--help':
     case '-h':

@@ -6,6 +6,8 @@
  * test checks that the two agree.
  */
 
+import { domainsProblem, portsProblem } from '../transports/flash-policy.js';
+
 type Kind = 'int' | 'string' | 'bool' | 'list' | 'enum';
 
 export interface SettingDef<T> {
@@ -16,19 +18,27 @@ export interface SettingDef<T> {
   min?: number;
   max?: number;
   choices?: readonly string[];
+  /** How the default reads in help and the README, where the value itself would not say it. */
+  shownDefault?: string;
+  /** A problem with a parsed value beyond its kind, or undefined (method syntax: checked per setting, not variance). */
+  check?(value: T): string | undefined;
 }
 
-function int(flag: string, def: number, help: string, min = 0, max = Number.MAX_SAFE_INTEGER): SettingDef<number> {
+export function int(flag: string, def: number, help: string, min = 0, max = Number.MAX_SAFE_INTEGER): SettingDef<number> {
   return { flag, kind: 'int', def, help, min, max };
 }
-function str(flag: string, def: string, help: string): SettingDef<string> {
+export function str(flag: string, def: string, help: string): SettingDef<string> {
   return { flag, kind: 'string', def, help };
 }
-function bool(flag: string, def: boolean, help: string): SettingDef<boolean> {
+export function bool(flag: string, def: boolean, help: string): SettingDef<boolean> {
   return { flag, kind: 'bool', def, help };
 }
-function list(flag: string, help: string): SettingDef<string[]> {
-  return { flag, kind: 'list', def: [], help };
+export function list(
+  flag: string,
+  help: string,
+  extra: Partial<Pick<SettingDef<string[]>, 'def' | 'shownDefault' | 'check'>> = {},
+): SettingDef<string[]> {
+  return { flag, kind: 'list', def: [], help, ...extra };
 }
 function choice<C extends string>(flag: string, def: C, choices: readonly C[], help: string): SettingDef<C> {
   return { flag, kind: 'enum', def, help, choices };
@@ -53,6 +63,9 @@ export const settings = {
   pollTimeout: int('poll-timeout', 25000, 'ms a Comet long-poll is held open (keep it below proxy read timeouts, usually 60 s)', 100, 55000),
   sessionTimeout: int('session-timeout', 0, 'ms without a poll after which a Comet session ends; 0: twice the poll timeout', 0),
   maxCometSessions: int('max-comet-sessions', 100000, 'Comet sessions kept at once (least recently used beyond it end)', 1),
+  sockjsHeartbeat: int('sockjs-heartbeat', 25000, 'ms between SockJS heartbeats (an `h` frame, or a ping on its WebSocket transport)', 100),
+  sockjsDisconnectDelay: int('sockjs-disconnect-delay', 5000, 'ms a SockJS session outlives its last open request (between polls) before it ends', 100),
+  sockjsResponseLimit: int('sockjs-response-limit', 131072, 'bytes one SockJS streaming response carries before the client must open the next', 1024),
   headerTimeout: int('header-timeout', 10000, 'ms a client has to send complete HTTP request headers', 100),
   replayLimit: int('replay-limit', 200, 'messages per channel replayed on resume before `recovered: false`', 1),
   joinHistory: int('join-history', 50, 'recent messages sent with `joined`', 0, 100),
@@ -61,9 +74,22 @@ export const settings = {
   tokenTtl: int('token-ttl', 2592000, 'seconds a login token stays valid', 60),
   logLevel: choice('log-level', 'info', ['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent'] as const, 'log level (pino)'),
   shutdownGrace: int('shutdown-grace', 2000, 'ms SIGTERM waits for clients to receive `bye` before closing', 0),
+  flashPolicyInline: bool('flash-policy-inline', true, 'answer a Flash socket policy request (a connection whose first byte is `<`) on the HTTP port'),
+  flashAllowDomains: list('flash-allow-domains', 'comma-separated domains (host patterns such as `*.example.com`) the inline Flash policy allows', {
+    def: ['*'],
+    shownDefault: '*',
+    check: domainsProblem,
+  }),
+  flashAllowPorts: list('flash-allow-ports', 'comma-separated ports or ranges (`8080-8090`) the inline Flash policy allows; default: the server\'s own port', {
+    shownDefault: '(own port)',
+    check: portsProblem,
+  }),
 } as const;
 
 type Settings = typeof settings;
+/** A table of settings such as `settings`; `webim flash-policy` has its own (src/flash-config.ts). */
+export type SettingTable = Readonly<Record<string, SettingDef<unknown>>>;
+export type SettingValues<S extends SettingTable> = { -readonly [K in keyof S]: S[K]['def'] };
 export type Config = { -readonly [K in keyof Settings]: Settings[K]['def'] };
 
 export class ConfigError extends Error {
@@ -78,6 +104,13 @@ export function envName(flag: string): string {
 }
 
 function convert(def: SettingDef<unknown>, raw: string, source: string): unknown {
+  const value = convertKind(def, raw, source);
+  const problem = def.check?.(value);
+  if (problem !== undefined) throw new ConfigError(`${source}: ${problem}`);
+  return value;
+}
+
+function convertKind(def: SettingDef<unknown>, raw: string, source: string): unknown {
   switch (def.kind) {
     case 'int': {
       if (!/^-?\d+$/.test(raw.trim())) throw new ConfigError(`${source}: expected a whole number, got "${raw}"`);
@@ -105,11 +138,14 @@ function convert(def: SettingDef<unknown>, raw: string, source: string): unknown
 
 /** Flags first, then the environment, then the defaults. Unknown flags are an error, not ignored. */
 export function parseConfig(argv: readonly string[], env: NodeJS.ProcessEnv = process.env): Config {
-  const byFlag = new Map<string, [keyof Settings, SettingDef<unknown>]>();
-  for (const key of Object.keys(settings) as (keyof Settings)[]) {
-    byFlag.set(settings[key].flag, [key, settings[key]]);
-  }
-  const fromFlags = new Map<keyof Settings, unknown>();
+  return parseSettings(settings, argv, env);
+}
+
+/** parseConfig for any settings table. */
+export function parseSettings<S extends SettingTable>(table: S, argv: readonly string[], env: NodeJS.ProcessEnv = process.env): SettingValues<S> {
+  const byFlag = new Map<string, [string, SettingDef<unknown>]>();
+  for (const [key, def] of Object.entries(table)) byFlag.set(def.flag, [key, def]);
+  const fromFlags = new Map<string, unknown>();
   for (let i = 0; i < argv.length; i++) {
     const arg = argv[i] as string;
     const m = /^--(no-)?([a-z0-9-]+)(?:=(.*))?$/s.exec(arg);
@@ -135,10 +171,12 @@ export function parseConfig(argv: readonly string[], env: NodeJS.ProcessEnv = pr
     if (fromFlags.has(key)) out[key] = fromFlags.get(key);
     else {
       const raw = env[envName(def.flag)];
-      out[key] = raw !== undefined && raw !== '' ? convert(def, raw, envName(def.flag)) : def.def;
+      // Lists are copied so that no caller can change the shared default.
+      const fallback = Array.isArray(def.def) ? [...(def.def as unknown[])] : def.def;
+      out[key] = raw !== undefined && raw !== '' ? convert(def, raw, envName(def.flag)) : fallback;
     }
   }
-  return out as Config;
+  return out as SettingValues<S>;
 }
 
 /** The defaults, with overrides: what tests and embedders start from. */
@@ -147,15 +185,16 @@ export function defaultConfig(overrides: Partial<Config> = {}): Config {
 }
 
 function defaultText(def: SettingDef<unknown>): string {
+  if (def.shownDefault !== undefined) return def.shownDefault;
   if (def.kind === 'list') return '(own origin)';
   if (def.kind === 'string' && def.def === '') return '(none)';
   return String(def.def);
 }
 
 /** The README's configuration table, generated so that it cannot drift from the code. */
-export function settingsMarkdown(): string {
+export function settingsMarkdown(table: SettingTable = settings): string {
   const rows = ['| flag | environment | default | meaning |', '|---|---|---|---|'];
-  for (const def of Object.values(settings) as SettingDef<unknown>[]) {
+  for (const def of Object.values(table)) {
     rows.push(`| \`--${def.flag}\` | \`${envName(def.flag)}\` | \`${defaultText(def)}\` | ${def.help} |`);
   }
   return rows.join('\n');

@@ -4,14 +4,19 @@
  * of the request, or the configured public URL behind a proxy; the
  * allowed list adds others, and `*` in it lets every origin in.
  */
-import type { FastifyRequest } from 'fastify';
 import type { Config } from './config.js';
 
 function normalize(origin: string): string {
   return origin.trim().replace(/\/+$/, '').toLowerCase();
 }
 
-export type OriginCheck = (origin: string, req: FastifyRequest) => boolean;
+/** What the check reads of a request: a FastifyRequest, or a raw request adapted by a transport that runs outside Fastify (SockJS). */
+export interface OriginRequest {
+  readonly headers: { readonly host?: string | undefined };
+  readonly protocol: string;
+}
+
+export type OriginCheck = (origin: string, req: OriginRequest) => boolean;
 
 export function originCheck(config: Pick<Config, 'allowedOrigins' | 'publicUrl'>): OriginCheck {
   const allowed = new Set(config.allowedOrigins.map(normalize));

@@ -8,6 +8,8 @@ import { fileURLToPath } from 'node:url';
 import fastifyStatic from '@fastify/static';
 import Fastify, { type FastifyInstance } from 'fastify';
 import cometTransport from '../transports/comet.js';
+import flashPolicyInline from '../transports/flash-policy.js';
+import sockjsTransport from '../transports/sockjs.js';
 import websocketTransport from '../transports/websocket.js';
 import { TokenService } from './auth/tokens.js';
 import type { Config } from './config.js';
@@ -33,9 +35,12 @@ export async function createServer(config: Config, storeOverride?: HistoryStore)
     logger: config.logLevel === 'silent' ? false : { level: config.logLevel },
     bodyLimit: config.maxMessageSize,
     // Slow clients must send their headers in time (slowloris, PROTOCOL.md section 6).
-    http: { headersTimeout: config.headerTimeout },
+    // Node checks the timeouts every connectionsCheckingInterval ms (30 s by default): check each second so 10 s means 10 s.
+    http: { headersTimeout: config.headerTimeout, connectionsCheckingInterval: 1000 },
     // A whole request (headers and body) must arrive in this time; held polls are responses, not requests.
     requestTimeout: Math.max(config.headerTimeout * 3, 30000),
+    // While closing, Comet clients must still reach their session to take its `bye`; /healthz says 503 itself.
+    return503OnClosing: false,
   });
   const store = storeOverride ?? openStore(config.store, { dataDir: config.dataDir, fsync: config.fsync });
   await store.init();
@@ -67,9 +72,31 @@ export async function createServer(config: Config, storeOverride?: HistoryStore)
     sessionTimeout: config.sessionTimeout > 0 ? config.sessionTimeout : 2 * config.pollTimeout,
     maxSessions: config.maxCometSessions,
     maxBody: config.maxMessageSize,
+    closeGrace: config.shutdownGrace,
+    originAllowed: originCheck(config),
+  });
+  // After the /ws plugin: sockjs takes over the server's request and upgrade listeners once every plugin is ready.
+  await app.register(sockjsTransport, {
+    host: hub,
+    path: '/sockjs',
+    maxMessageSize: config.maxMessageSize,
+    heartbeat: config.sockjsHeartbeat,
+    disconnectDelay: config.sockjsDisconnectDelay,
+    responseLimit: config.sockjsResponseLimit,
+    closeGrace: config.shutdownGrace,
+    publicUrl: config.publicUrl,
+    allowedOrigins: config.allowedOrigins,
     originAllowed: originCheck(config),
   });
   await app.register(fastifyStatic, { root: PUBLIC_DIR, index: ['index.html'] });
+  if (config.flashPolicyInline) {
+    // PROTOCOL.md section 5: a connection whose first byte is `<` gets the Flash socket policy instead of HTTP.
+    await app.register(flashPolicyInline, {
+      domains: config.flashAllowDomains,
+      ports: config.flashAllowPorts,
+      firstByteTimeout: config.headerTimeout,
+    });
+  }
 
   let closing: Promise<void> | undefined;
   const close = (): Promise<void> => {

@@ -23,6 +23,8 @@ export interface CometOptions {
   sessionTimeout: number;
   maxSessions: number;
   maxBody: number;
+  /** ms a shutdown waits for sessions to take their `bye`. */
+  closeGrace: number;
   originAllowed(origin: string, req: FastifyRequest): boolean;
 }
 
@@ -46,16 +48,29 @@ function query(req: FastifyRequest, name: string): string | undefined {
   return one((req.query as Record<string, unknown>)[name]);
 }
 
+/** A callback given twice is no callback name at all: refused rather than guessed. */
+function callbackParam(req: FastifyRequest): { value?: string; bad: boolean } {
+  const v = (req.query as Record<string, unknown>).callback;
+  if (v === undefined) return { bad: false };
+  if (typeof v !== 'string' || !CALLBACK.test(v)) return { bad: true };
+  return { value: v, bad: false };
+}
+
+/** JSON may hold U+2028 and U+2029 raw, but a script before ES2019 reads them as line ends. */
+function scriptSafe(json: string): string {
+  return json.replace(/\u2028/g, '\\u2028').replace(/\u2029/g, '\\u2029');
+}
+
 /** Sends a JSON answer, or the JSONP script carrying it (always 200: a script tag cannot read a status). */
 function answer(req: FastifyRequest, reply: FastifyReply, status: number, json: string): void {
   if (reply.sent) return;
-  const callback = query(req, 'callback');
+  const callback = callbackParam(req).value;
   if (callback !== undefined) {
     void reply
       .code(200)
       .type('application/javascript; charset=utf-8')
       .header('X-Content-Type-Options', 'nosniff')
-      .send(`/**/${callback}(${json});`);
+      .send(`/**/${callback}(${scriptSafe(json)});`);
   } else {
     void reply.code(status).type('application/json; charset=utf-8').send(json);
   }
@@ -72,6 +87,8 @@ class CometSession implements Transport {
   ended = false;
   private frames: Frame[] = [];
   private lastSeq = 0;
+  /** Highest seq that went out in a poll answer at least once. */
+  private sentSeq = 0;
   private bytes = 0;
   private held: HeldPoll | undefined;
   private closing = false;
@@ -127,6 +144,7 @@ class CometSession implements Transport {
       body += `${i === 0 ? '' : ','}{"seq":${f.seq},"msg":${f.text}}`;
     }
     answer(held.req, held.reply, 200, body + ']}');
+    if (out.length > 0) this.sentSeq = Math.max(this.sentSeq, (out[out.length - 1] as Frame).seq);
     this.lastSeen = Date.now();
   }
 
@@ -185,6 +203,11 @@ class CometSession implements Transport {
     }
   }
 
+  /** Closing, with frames (the `bye`) that no poll has carried yet. */
+  get awaitingPickup(): boolean {
+    return this.closing && !this.ended && this.sentSeq < this.lastSeq;
+  }
+
   /** Whether the session has been idle (no poll held, none for `timeout` ms). */
   idle(now: number, timeout: number): boolean {
     return this.held === undefined && now - this.lastSeen > timeout;
@@ -224,7 +247,12 @@ export default async function cometTransport(app: FastifyInstance, opts: CometOp
   app.addHook('onClose', async () => {
     clearInterval(sweep);
   });
+  // On shutdown the core has queued a `bye` in every session: give clients between two polls
+  // up to closeGrace to come and take it, then end whatever is left.
   app.addHook('preClose', async () => {
+    const deadline = Date.now() + opts.closeGrace;
+    const waiting = () => [...sessions.values()].some((s) => s.awaitingPickup);
+    while (waiting() && Date.now() < deadline) await new Promise((r) => setTimeout(r, 20));
     for (const s of [...sessions.values()]) s.end();
   });
 
@@ -240,8 +268,7 @@ export default async function cometTransport(app: FastifyInstance, opts: CometOp
 
   app.addHook('onRequest', async (req, reply) => {
     void reply.headers({ 'Cache-Control': 'no-store, no-cache, must-revalidate', Pragma: 'no-cache', Expires: '0' });
-    const callback = query(req, 'callback');
-    if (callback !== undefined && !CALLBACK.test(callback)) {
+    if (callbackParam(req).bad) {
       // No script for a bad callback: answered as plain JSON whatever was asked.
       return reply.code(400).type('application/json; charset=utf-8').send({ error: 'bad_request' });
     }
@@ -330,9 +357,10 @@ export default async function cometTransport(app: FastifyInstance, opts: CometOp
   };
 
   for (const method of ['GET', 'POST'] as const) {
-    app.route({ method, url: '/open', handler: open });
-    app.route({ method, url: '/poll', handler: poll });
-    app.route({ method, url: '/send', handler: send, ...sendRoute });
-    app.route({ method, url: '/close', handler: close });
+    // No automatic HEAD routes: a HEAD must not open or close a session.
+    app.route({ method, url: '/open', handler: open, exposeHeadRoute: false });
+    app.route({ method, url: '/poll', handler: poll, exposeHeadRoute: false });
+    app.route({ method, url: '/send', handler: send, exposeHeadRoute: false, ...sendRoute });
+    app.route({ method, url: '/close', handler: close, exposeHeadRoute: false });
   }
 }
