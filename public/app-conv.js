@@ -1,5 +1,5 @@
 /*
- * webim page, part 2 of 4: conversations. One object per channel keeps its
+ * webim page, part 2 of 5: conversations. One object per channel keeps its
  * messages in a detached <div>, in offset order and without duplicates; the
  * single `conversation` element shows the current one. Older history loads
  * when it is scrolled to its top. Also the typing indicator.

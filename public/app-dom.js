@@ -1,5 +1,5 @@
 /*
- * webim page, part 1 of 4: DOM helpers, emoji table and formatting shared
+ * webim page, part 1 of 5: DOM helpers, emoji table and formatting shared
  * by app-conv.js, app-lists.js and app.js. ES3 for IE6-8: no textContent,
  * no classList, no querySelector; user data only ever goes into the page
  * through createTextNode and attribute/property setters, never innerHTML.

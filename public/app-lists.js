@@ -1,5 +1,5 @@
 /*
- * webim page, part 3 of 4: the side lists. Rooms (`room` entries, joined
+ * webim page, part 3 of 5: the side lists. Rooms (`room` entries, joined
  * ones with a leave button), users online (`user` entries, oneself
  * included), private chats whose peer is offline, and the `unread` badges
  * on them. Clicks are delegated to app.js through hooks.

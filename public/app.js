@@ -1,5 +1,5 @@
 /*
- * webim page, part 4 of 4: wires the WebIM client to the page. Login form,
+ * webim page, part 5 of 5: wires the WebIM client to the page. Login form,
  * then (no reload) the chat: rooms, users, conversations, composer, emoji
  * picker, image upload, own status, connection indicators. ES3.
  */
@@ -7,7 +7,7 @@
   var document = window.document, WebIM = window.WebIM, $ = App.byId;
   var st = App.state = { im: null, me: null, users: {}, rooms: {}, joined: {}, members: {}, unread: {}, names: {}, avatars: {} };
   var im = st.im = new WebIM.Client({});
-  var lastTyping = 0, noticeTimer = null, pendingUpload = null;
+  var noticeTimer = null, countTimer = null;
 
   /* ---- connection, notices, login errors ---- */
 
@@ -15,15 +15,18 @@
     App.setText($('connection'), state);
     $('conn').className = 'conn conn-' + state;
   });
-  im.on('transport', function (name) { App.setText($('transport'), name); });
+  im.on('transport', function (name) {
+    App.setText($('transport'), name);
+    App.show($('conn-via'), true);
+  });
 
-  function notice(text, sticky) {
+  var notice = App.notice = function (text, sticky) {
     var box = $('notice');
     App.setText(box, text);
     App.show(box, !!text);
     noticeTimer = window.clearTimeout(noticeTimer) || null;
     if (text && !sticky) noticeTimer = window.setTimeout(function () { App.show(box, false); }, 6000);
-  }
+  };
   function loginError(text) {
     App.setText($('login-error'), text);
     App.show($('login-error'), !!text);
@@ -44,7 +47,7 @@
     var grid = $('avatar-grid'), select = $('login-avatar'), i, id;
     for (i = 0; i < App.AVATARS.length; i++) {
       id = App.AVATARS[i];
-      select.appendChild(App.el('option', { value: id }, [id]));
+      select.options[select.options.length] = new window.Option(id, id); /* appendChild of options fails in IE6-7 */
       grid.appendChild(App.el('span', { className: 'avatar-choice', 'data-avatar': id, title: id }, [App.avatar({ name: id, avatar: id }, 'md')]));
     }
     App.on(grid, 'click', function (e, target) {
@@ -83,11 +86,22 @@
       room = msg.joined[i];
       st.joined[room] = true;
       if (!App.has(st.rooms, room)) st.rooms[room] = { name: room, title: room, members: 0 };
-      if (i < 20) im.online(room); /* member counts of the joined rooms */
     }
     App.lists.renderUsers(msg.online);
     App.lists.renderRooms();
     showMe();
+    countTimer = window.clearTimeout(countTimer) || null;
+    refreshCounts(0);
+  }
+
+  /* Who is online in each joined room: asked after login and (debounced) when someone comes online. */
+  function refreshCounts(delay) {
+    if (countTimer) return;
+    countTimer = window.setTimeout(function () {
+      var k, n = 0;
+      countTimer = null;
+      for (k in st.joined) if (App.has(st.joined, k) && st.joined[k] && n++ < 20) im.online(k);
+    }, delay);
   }
 
   function showMe() {
@@ -168,6 +182,8 @@
     updateTitle();
   }
 
+  function current() { return App.conv.current && App.conv.all[App.conv.current]; }
+
   function open(channel, join) {
     App.conv.show(channel, join);
     if (document.documentElement.clientWidth > 700) $('composer').focus();
@@ -239,6 +255,7 @@
     remember(u);
     if (p.event === 'online' || p.event === 'status') {
       App.lists.putUser(u);
+      if (p.event === 'online') refreshCounts(2000); /* the rooms they are in say nothing */
     } else if (p.event === 'offline') {
       App.lists.removeUser(u.id);
       for (k in st.members) if (App.has(st.members, k)) delete st.members[k][u.id];
@@ -280,114 +297,6 @@
     else loginError(text);
   });
 
-  /* ---- composer, emoji, upload ---- */
-
-  function current() { return App.conv.current && App.conv.all[App.conv.current]; }
-
-  function sendTo(target, type, body) {
-    if (target.room && !st.joined[target.room]) im.join(target.room);
-    im.send(target, type, body);
-  }
-
-  function sendText() {
-    var input = $('composer'), conv = current();
-    if (!conv || !App.strip(input.value)) return;
-    sendTo(conv.target(), 'text', input.value);
-    input.value = '';
-    lastTyping = 0;
-  }
-
-  function buildComposer() {
-    var picker = $('emoji-picker'), i, e;
-    for (i = 0; i < App.EMOJI.length; i++) {
-      e = App.EMOJI[i];
-      picker.appendChild(App.el('button', { className: 'emoji', 'data-testid': 'emoji', 'data-code': e[0], title: ':' + e[0] + ':' }, [e[1]]));
-    }
-    App.on(picker, 'click', function (ev, target) {
-      var choice = App.closest(target, 'data-code', picker), conv = current();
-      App.prevent(ev);
-      if (!choice || !conv) return;
-      sendTo(conv.target(), 'emoji', choice.getAttribute('data-code'));
-      App.show(picker, false);
-    });
-    App.on($('emoji-toggle'), 'click', function (ev) {
-      App.prevent(ev);
-      App.show(picker, App.hasClass(picker, 'hidden'));
-    });
-    App.on(document, 'click', function (ev, target) {
-      if (!App.closest(target, 'data-picker', document.body)) App.show(picker, false);
-    });
-    App.on($('composer'), 'keydown', function (ev) {
-      var conv = current(), now = new Date().getTime();
-      if (ev.keyCode === 13 && !ev.shiftKey) {
-        sendText();
-        return App.prevent(ev);
-      }
-      if (conv && now - lastTyping > 3000 && ev.keyCode !== 9) {
-        lastTyping = now;
-        im.typing(conv.target());
-      }
-    });
-    App.on($('send'), 'click', function (ev) {
-      App.prevent(ev);
-      sendText();
-    });
-    App.on($('upload'), 'change', upload);
-  }
-
-  function textOf(node) {
-    var out = '', i;
-    if (node.nodeType === 3) return node.nodeValue;
-    for (i = 0; i < node.childNodes.length; i++) out += textOf(node.childNodes[i]);
-    return out;
-  }
-
-  function uploaded(target, text) {
-    var answer = null;
-    try { answer = window.JSON.parse(App.strip(text)); } catch (e) { answer = null; }
-    $('upload-form').reset();
-    if (answer && answer.url && App.IMAGE_URL.test(answer.url)) {
-      notice('');
-      sendTo(target, 'image', answer.url);
-    } else {
-      notice('The upload failed' + (answer && answer.error ? ' (' + answer.error + ')' : '') + '.');
-    }
-  }
-
-  /* XHR with FormData where there is one; else the form posts into a hidden iframe (old IE). */
-  function upload() {
-    var input = $('upload'), conv = current(), target, form, data, x;
-    if (!conv || !input.value) return;
-    target = conv.target();
-    notice('Uploading\u2026', true);
-    if (window.FormData && window.XMLHttpRequest && input.files && input.files.length) {
-      data = new window.FormData();
-      data.append('file', input.files[0]);
-      x = new window.XMLHttpRequest();
-      x.open('POST', im.base + '/upload', true);
-      x.setRequestHeader('Accept', 'application/json');
-      x.onreadystatechange = function () { if (x.readyState === 4) uploaded(target, x.responseText); };
-      x.send(data);
-      return;
-    }
-    form = $('upload-form');
-    form.action = im.base + '/upload';
-    pendingUpload = target;
-    form.submit();
-  }
-
-  function uploadFrameLoaded() {
-    var frame = $('upload-frame'), target = pendingUpload, doc;
-    if (!target) return; /* the frame's first about:blank */
-    pendingUpload = null;
-    try {
-      doc = frame.contentWindow ? frame.contentWindow.document : frame.contentDocument;
-      uploaded(target, doc && doc.body ? textOf(doc.body) : '');
-    } catch (e) {
-      uploaded(target, '');
-    }
-  }
-
   /* ---- side panel, header, top bar ---- */
 
   function buildChat() {
@@ -427,11 +336,10 @@
       leaveChat('');
       im.connect();
     });
-    App.on($('upload-frame'), 'load', uploadFrameLoaded);
   }
 
   buildLogin();
   buildChat();
-  buildComposer();
+  App.composer.init();
   im.connect();
 })(WebIMApp, window);

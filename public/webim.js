@@ -16,9 +16,11 @@
  */
 var WebIM = (function (window) {
   var document = window.document;
-  var HEARTBEAT = 25000, BACKOFF_MIN = 500, BACKOFF_MAX = 30000, FORCED_TRIES = 3;
+  var HEARTBEAT = 25000, BACKOFF_MIN = 500, BACKOFF_MAX = 30000, FORCED_TRIES = 3, PROBE_DELAY = 5000;
+  /* queued sends leave at most this fast, under the server's default limit (20/s, burst 40) */
+  var SEND_RATE = 15, SEND_BURST = 30;
   var ORDER = ['websocket', 'sockjs', 'comet'];
-  var jsonp = {}, jsonpSeq = 0, cidSeq = 0;
+  var jsonp = {}, inflight = {}, requestSeq = 0, cidSeq = 0;
 
   function now() { return new Date().getTime(); }
   function noop() {}
@@ -63,29 +65,34 @@ var WebIM = (function (window) {
     return 'jsonp';
   }
 
-  /* cb(err, data): err is null, or { status, data } (status 0: no answer). Returns an abort function. */
+  /*
+   * One HTTP request; cb(err, data) with err null, or { status, data } (status 0: no answer).
+   * Returns a function that aborts it without calling cb.
+   */
   function request(mode, url, body, timeout, cb) {
-    var done = false, timer = null, x, script, name;
-    function finish(status, data) {
+    var done = false, timer = null, x, script, name = 'c' + (++requestSeq);
+    function finish(status, data, silent) {
       if (done) return;
       done = true;
       timer = cancel(timer);
+      delete inflight[name];
       /* IE6's ActiveX XHR takes no expando handlers: only clear what was set */
       if (x && mode === 'xdr') x.onload = x.onerror = x.ontimeout = noop;
       else if (x) x.onreadystatechange = noop;
+      if (silent || status === 0) {
+        try { if (x) x.abort(); } catch (e) { /* already over */ }
+      }
       if (script) {
         script.onload = script.onerror = script.onreadystatechange = noop;
         if (script.parentNode) script.parentNode.removeChild(script);
         /* a late answer must still find a function */
         if (jsonp[name]) jsonp[name] = function () { delete jsonp[name]; };
       }
-      cb(status === 200 && data ? null : { status: status, data: data }, data);
+      if (!silent) cb(status === 200 && data ? null : { status: status, data: data }, data);
     }
-    url += (url.indexOf('?') < 0 ? '?' : '&') + '_=' + now().toString(36) + (++jsonpSeq);
-    timer = later(function () { abort(); finish(0, null); }, timeout);
-    function abort() { try { if (x) x.abort(); } catch (e) { /* already finished */ } }
+    url += (url.indexOf('?') < 0 ? '?' : '&') + '_=' + now().toString(36) + requestSeq;
+    timer = later(function () { finish(0, null); }, timeout);
     if (mode === 'jsonp') {
-      name = 'c' + jsonpSeq;
       if (body !== null) url += '&d=' + enc(body);
       jsonp[name] = function (data) { delete jsonp[name]; finish(200, data); };
       script = document.createElement('script');
@@ -97,7 +104,7 @@ var WebIM = (function (window) {
       script.src = url + '&callback=WebIM._jsonp.' + name;
       (document.getElementsByTagName('head')[0] || document.documentElement).appendChild(script);
     } else if (mode === 'xdr') {
-      x = new window.XDomainRequest();
+      x = inflight[name] = new window.XDomainRequest(); /* held, or IE may collect it mid-flight */
       x.onload = function () { finish(200, parse(x.responseText)); };
       x.onerror = x.ontimeout = function () { finish(0, null); };
       x.onprogress = noop;
@@ -115,7 +122,7 @@ var WebIM = (function (window) {
       if (body !== null) x.setRequestHeader('Content-Type', 'text/plain;charset=UTF-8');
       x.send(body);
     }
-    return function () { if (!done) { done = true; timer = cancel(timer); abort(); } };
+    return function () { finish(0, null, true); };
   }
 
   /* ---- Transports: each calls client._opened(t), client._received(t, data), client._closed(t, why) ---- */
@@ -164,16 +171,22 @@ var WebIM = (function (window) {
     this.ack = this.errors = 0;
     this.out = [];
     this.timeout = 25000;
-    this.abortPoll = null;
-    this.abortOpen = request(this.mode, this.url + 'open', null, 20000, function (err, data) {
-      if (err || !data.sid) return self.fail('comet open failed' + (err && err.status ? ' (' + err.status + ')' : ''));
-      self.sid = data.sid;
-      self.timeout = data.timeout || 25000;
-      self.opened = true;
-      client._opened(self);
-      self.poll();
-      self.flush();
-    });
+    this.abortPoll = this.abortOpen = null;
+    function start() {
+      if (self.dead) return;
+      self.abortOpen = request(self.mode, self.url + 'open', null, 20000, function (err, data) {
+        if (err || !data.sid) return self.fail('comet open failed' + (err && err.status ? ' (' + err.status + ')' : ''));
+        self.sid = data.sid;
+        self.timeout = data.timeout || 25000;
+        self.opened = true;
+        client._opened(self);
+        self.poll();
+        self.flush();
+      });
+    }
+    /* a pending script tag holds the page's load event (and its busy indicator): JSONP starts after it */
+    if (this.mode === 'jsonp' && document.readyState && document.readyState !== 'complete') listen(window, 'load', start);
+    else start();
   }
   CometTransport.prototype.poll = function () {
     var self = this;
@@ -236,6 +249,19 @@ var WebIM = (function (window) {
   };
   CometTransport.prototype.fail = SocketTransport.prototype.fail;
 
+  function rank(name) {
+    for (var i = 0; i < ORDER.length; i++) if (ORDER[i] === name) return i;
+    return ORDER.length;
+  }
+
+  /* owner: the client, or a probe; it receives _opened, _received and _closed */
+  function makeTransport(owner, name, base, cometMode) {
+    if (name === 'comet') return new CometTransport(owner, base, cometMode);
+    return new SocketTransport(name, owner, function () {
+      return name === 'sockjs' ? new window.SockJS(base + '/sockjs') : new window.WebSocket(base.replace(/^http/i, 'ws') + '/ws');
+    });
+  }
+
   var unsupported = {
     websocket: function () { return window.WebSocket ? '' : 'this browser has no WebSocket'; },
     sockjs: function () { return window.SockJS ? '' : 'the SockJS client (/polyfills/sockjs.min.js) is not loaded'; },
@@ -260,6 +286,9 @@ var WebIM = (function (window) {
     this.loggedIn = false;
     this.cursors = {};
     this.pending = [];
+    this.carried = {};
+    this.tokens = SEND_BURST;
+    this.tokenTime = now();
     this.myStatus = 'online';
     this.heartbeat = HEARTBEAT;
     this.attempt = 0;
@@ -270,7 +299,9 @@ var WebIM = (function (window) {
     /* leave at once (a Comet session would otherwise linger); come back if the page is restored */
     listen(window, window.addEventListener ? 'pagehide' : 'unload', function () { self._drop(); });
     if (window.addEventListener) {
-      listen(window, 'pageshow', function (e) { if (e.persisted && !self.stopped) self._open(); });
+      listen(window, 'pageshow', function (e) {
+        if (e.persisted && !self.stopped && !self.transport) { self.reconnectTimer = cancel(self.reconnectTimer); self._open(); }
+      });
       listen(window, 'online', function () {
         if (self.reconnectTimer) { self.reconnectTimer = cancel(self.reconnectTimer); self._open(); }
       });
@@ -324,6 +355,8 @@ var WebIM = (function (window) {
     var cb = this.loginCb;
     this.stopped = true;
     this.reconnectTimer = cancel(this.reconnectTimer);
+    this.probing = cancel(this.probing);
+    this.pumpTimer = cancel(this.pumpTimer);
     this._drop();
     this._setState('offline');
     if (!error) return;
@@ -333,18 +366,37 @@ var WebIM = (function (window) {
   };
 
   Client.prototype._open = function () {
-    var list = this.transports(), name, self = this, base = this.base;
+    var list = this.transports();
     this.reconnectTimer = null;
     if (typeof list === 'string') return this._stop({ cmd: 'error', code: 'transport_unavailable', message: list });
-    name = this.good || list[this.tIndex % list.length];
     this._setState('connecting');
-    if (name === 'comet') {
-      this.transport = new CometTransport(this, base, this.cometMode);
-    } else {
-      this.transport = new SocketTransport(name, this, function () {
-        return name === 'sockjs' ? new window.SockJS(base + '/sockjs') : new window.WebSocket(base.replace(/^http/i, 'ws') + '/ws');
-      });
-    }
+    this.transport = makeTransport(this, this.good || list[this.tIndex % list.length], this.base, this.cometMode);
+  };
+
+  /*
+   * Online over a fallback although a better transport worked before (it failed while the server was
+   * down, say): try that one once more in the background and move back to it if it opens. The move is
+   * lossless: the login resumes from the cursors and resends the queue.
+   */
+  Client.prototype._probe = function () {
+    var self = this, name = this.preferred;
+    if (this.probing || !name || rank(name) >= rank(this.transportName)) return;
+    this.probing = later(function () {
+      var probe = {
+        _opened: function (t) {
+          t.close();
+          self.probing = null;
+          if (!self.loggedIn || self.stopped) return;
+          self.good = name;
+          self._drop();
+          self._open();
+        },
+        _received: noop,
+        _closed: function () { self.probing = null; }
+      };
+      if (!self.loggedIn || self.stopped) self.probing = null;
+      else makeTransport(probe, name, self.base, self.cometMode);
+    }, PROBE_DELAY);
   };
 
   Client.prototype._drop = function () {
@@ -356,9 +408,10 @@ var WebIM = (function (window) {
   };
 
   Client.prototype._opened = function (t) {
-    if (t !== this.transport) return;
     var self = this;
+    if (t !== this.transport) return;
     this.good = t.name;
+    if (!this.preferred || rank(t.name) < rank(this.preferred)) this.preferred = t.name;
     this.transportName = t.name;
     this.emit('transport', t.name);
     this.lastSeen = now();
@@ -369,8 +422,9 @@ var WebIM = (function (window) {
         self._write({ cmd: 'ping' });
       }, this.heartbeat);
     }
-    if (this.creds) this._sendLogin();
-    else this._setState('online');
+    if (this.creds) return this._sendLogin();
+    this.attempt = this.failures = 0;
+    this._setState('online');
   };
 
   Client.prototype._closed = function (t, why) {
@@ -428,7 +482,7 @@ var WebIM = (function (window) {
   };
 
   Client.prototype._handle = function (msg) {
-    var cmd = msg.cmd, i, ch, cb;
+    var cmd = msg.cmd, ch, cb;
     if (cmd === 'login') {
       this.loggedIn = true;
       this.loggingIn = false;
@@ -445,7 +499,9 @@ var WebIM = (function (window) {
       cb = this.loginCb;
       this.loginCb = null;
       if (cb) cb(null, msg);
-      for (i = 0; i < this.pending.length; i++) this._write(this.pending[i]);
+      this.carried = {};
+      this._pump();
+      this._probe();
     } else if (cmd === 'message') {
       ch = msg.channel;
       if (hasOwn(this.cursors, ch) && msg.offset <= this.cursors[ch]) return;
@@ -485,37 +541,57 @@ var WebIM = (function (window) {
   };
 
   Client.prototype._unqueue = function (cid) {
+    delete this.carried[cid];
     for (var i = 0; i < this.pending.length; i++) {
       if (this.pending[i].cid === cid) { this.pending.splice(i, 1); return true; }
     }
     return false;
   };
 
+  /* Writes the queued sends this connection has not carried yet, paced by a token bucket. */
+  Client.prototype._pump = function () {
+    var self = this, t = now(), i, msg;
+    this.pumpTimer = cancel(this.pumpTimer);
+    if (!this.loggedIn) return;
+    this.tokens = Math.min(SEND_BURST, this.tokens + (t - this.tokenTime) * SEND_RATE / 1000);
+    this.tokenTime = t;
+    for (i = 0; i < this.pending.length; i++) {
+      msg = this.pending[i];
+      if (hasOwn(this.carried, msg.cid)) continue;
+      if (this.tokens < 1) {
+        this.pumpTimer = later(function () { self._pump(); }, Math.ceil(1000 / SEND_RATE));
+        return;
+      }
+      this.tokens -= 1;
+      this.carried[msg.cid] = true;
+      this._write(msg);
+    }
+  };
+
   Client.prototype._error = function (msg) {
-    var self = this, cb;
+    var self = this, cb = this.loginCb, retryable = /^(server_busy|internal|rate_limited)$/.test(msg.code);
     if (this.loggingIn && msg.ref === 'login') {
       this.loggingIn = false;
       if (msg.code === 'unauthorized' && this.creds.token) {
         this.creds.token = null; /* expired or from an old secret: log in by name again */
         return this._sendLogin();
       }
-      cb = this.loginCb;
-      this.loginCb = null;
-      this.creds = null;
+      this.emit('error', msg);
+      if (retryable && !cb) return this._closed(this.transport, 'login failed: ' + msg.code); /* a re-login: retry */
+      this.loginCb = this.creds = null;
       this._setState('online');
       if (cb) cb(msg);
-    } else if (msg.code === 'rate_limited' && msg.ref) {
-      later(function () { self._retry(msg.ref); }, 1000 + Math.random() * 1000);
+      return;
+    }
+    if (msg.code === 'rate_limited' && msg.ref && hasOwn(this.carried, msg.ref)) {
+      delete this.carried[msg.ref]; /* dropped by the server: the pump sends it again */
+      this.tokens = 0;
+      this.pumpTimer = cancel(this.pumpTimer);
+      this.pumpTimer = later(function () { self._pump(); }, 1000 + Math.random() * 1000);
     } else if (msg.ref && msg.code !== 'not_logged_in') {
       this._unqueue(msg.ref);
     }
     this.emit('error', msg);
-  };
-
-  Client.prototype._retry = function (cid) {
-    for (var i = 0; i < this.pending.length; i++) {
-      if (this.pending[i].cid === cid && this.loggedIn) this._write(this.pending[i]);
-    }
   };
 
   /* ---- Public API ---- */
@@ -537,6 +613,7 @@ var WebIM = (function (window) {
     this.creds = this.user = null;
     this.cursors = {};
     this.pending = [];
+    this.carried = {};
     this.myStatus = 'online';
     this._stop();
     return this;
@@ -548,7 +625,7 @@ var WebIM = (function (window) {
       cid: 'c' + now().toString(36) + Math.floor(Math.random() * 2176782336).toString(36) + (++cidSeq)
     };
     this.pending.push(msg);
-    if (this.loggedIn) this._write(msg);
+    this._pump();
     return msg.cid;
   };
 
