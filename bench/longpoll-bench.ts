@@ -1,7 +1,7 @@
 /**
  * Held Comet polls on one machine: the server's memory per held poll, and
  * the time one room message takes to reach every poller. The server runs
- * as a child process (bench/longpoll-server.ts); `--procs` client processes
+ * as a child process (bench/server-child.ts); `--procs` client processes
  * (bench/longpoll-worker.ts) hold `--polls` polls between them, from
  * source addresses 127.0.0.2, 127.0.0.3, ... Prints a markdown table.
  *
@@ -19,7 +19,7 @@ import { performance } from 'node:perf_hooks';
 import { fileURLToPath } from 'node:url';
 import { parseArgs } from 'node:util';
 import WebSocket from 'ws';
-import type { FromServer, ToServer } from './longpoll-server.js';
+import type { FromServer, ToServer } from './server-child.js';
 import type { FromWorker, ToWorker } from './longpoll-worker.js';
 
 const DEADLINE_MS = 170_000;
@@ -131,7 +131,7 @@ async function main(): Promise<void> {
   const loadAtStart = loadavg()[0] ?? NaN;
   const serverArgs = ['--host', '127.0.0.1', '--port', '0', '--store', 'memory', '--data-dir', dataDir, '--log-level', 'warn',
     '--max-connections-per-ip', '100000', '--rate-limit', '1000000', '--rate-burst', '1000000', '--poll-timeout', '55000'];
-  const server = fork(here('./longpoll-server.js'), serverArgs, { execArgv: ['--expose-gc'], stdio: ['ignore', 'inherit', 'inherit', 'ipc'] });
+  const server = fork(here('./server-child.js'), serverArgs, { execArgv: ['--expose-gc'], stdio: ['ignore', 'inherit', 'inherit', 'ipc'] });
   children.push(server);
   const ready = await once<FromServer>(server, (m) => m.type === 'ready', 'server start', 15_000);
   if (ready.type !== 'ready') throw new Error('unreachable');

@@ -84,6 +84,11 @@
     }
   }
 
+  /* The upload endpoint takes only logged-in users: the login token proves who uploads. */
+  function uploadUrl() {
+    return im.base + '/upload?token=' + encodeURIComponent(im.creds.token || '');
+  }
+
   /* XHR with FormData where there is one; else the form posts into a hidden iframe (old IE). */
   function upload() {
     var input = $('upload'), conv = current(), target, form, data, x;
@@ -94,14 +99,14 @@
       data = new window.FormData();
       data.append('file', input.files[0]);
       x = new window.XMLHttpRequest();
-      x.open('POST', im.base + '/upload', true);
+      x.open('POST', uploadUrl(), true);
       x.setRequestHeader('Accept', 'application/json');
       x.onreadystatechange = function () { if (x.readyState === 4) uploaded(target, x.responseText); };
       x.send(data);
       return;
     }
     form = $('upload-form');
-    form.action = im.base + '/upload';
+    form.action = uploadUrl();
     pendingUpload = target;
     form.submit();
   }

@@ -66,6 +66,8 @@ export const settings = {
   sockjsHeartbeat: int('sockjs-heartbeat', 25000, 'ms between SockJS heartbeats (an `h` frame, or a ping on its WebSocket transport)', 100),
   sockjsDisconnectDelay: int('sockjs-disconnect-delay', 5000, 'ms a SockJS session outlives its last open request (between polls) before it ends', 100),
   sockjsResponseLimit: int('sockjs-response-limit', 131072, 'bytes one SockJS streaming response carries before the client must open the next', 1024),
+  uploadMaxBytes: int('upload-max-bytes', 5242880, 'bytes an uploaded image may have', 1024),
+  thumbnailSize: int('thumbnail-size', 240, 'pixels of the longer side of an image thumbnail', 16, 2048),
   headerTimeout: int('header-timeout', 10000, 'ms a client has to send complete HTTP request headers', 100),
   replayLimit: int('replay-limit', 200, 'messages per channel replayed on resume before `recovered: false`', 1),
   joinHistory: int('join-history', 50, 'recent messages sent with `joined`', 0, 100),

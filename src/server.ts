@@ -4,6 +4,7 @@
  * order PROTOCOL.md asks (503 on /healthz, `bye` to every client, history
  * flushed).
  */
+import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import fastifyStatic from '@fastify/static';
 import Fastify, { type FastifyInstance } from 'fastify';
@@ -12,6 +13,8 @@ import flashPolicyInline from '../transports/flash-policy.js';
 import sockjsTransport from '../transports/sockjs.js';
 import websocketTransport from '../transports/websocket.js';
 import { TokenService } from './auth/tokens.js';
+import polyfills from './http/polyfills.js';
+import uploads, { UploadRegistry } from './http/uploads.js';
 import type { Config } from './config.js';
 import { Hub } from './core/hub.js';
 import { originCheck } from './origin.js';
@@ -50,7 +53,8 @@ export async function createServer(config: Config, storeOverride?: HistoryStore)
     persist: config.store !== 'memory',
     ttlSeconds: config.tokenTtl,
   });
-  const hub = new Hub({ config, store, tokens, log: app.log });
+  const registry = new UploadRegistry(join(config.dataDir, 'uploads'));
+  const hub = new Hub({ config, store, tokens, log: app.log, uploads: registry });
   await hub.start();
 
   let stopping = false;
@@ -87,6 +91,13 @@ export async function createServer(config: Config, storeOverride?: HistoryStore)
     publicUrl: config.publicUrl,
     allowedOrigins: config.allowedOrigins,
     originAllowed: originCheck(config),
+  });
+  await app.register(polyfills);
+  await app.register(uploads, {
+    dir: registry.dir,
+    maxBytes: config.uploadMaxBytes,
+    thumbSize: config.thumbnailSize,
+    tokens,
   });
   await app.register(fastifyStatic, { root: PUBLIC_DIR, index: ['index.html'] });
   if (config.flashPolicyInline) {

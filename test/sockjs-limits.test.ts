@@ -237,6 +237,33 @@ t.test('a SockJS client that stops polling is cut off as a slow consumer', async
   t.match(polled, /slow_consumer/, 'its next poll carries the bye');
 });
 
+t.test('a SockJS WebSocket that stops reading is cut off as a slow consumer, on both endpoints', async (t) => {
+  const s = await startServer({ rateLimit: 100000, rateBurst: 100000, sendBufferLimit: 64 * 1024 });
+  t.teardown(() => s.close());
+  const { c: talker } = await login(wsConnect(s.url), 'Talker');
+  // The raw endpoint carries protocol messages as they are; the session one wraps them in SockJS frames.
+  for (const [path, name] of [['/sockjs/websocket', 'Raw'], [`/sockjs/000/${sid()}/websocket`, 'Framed']] as const) {
+    const slow = new WebSocket(s.url.replace(/^http/, 'ws') + path);
+    await new Promise((resolve, reject) => {
+      slow.once('open', resolve);
+      slow.once('error', reject);
+    });
+    const login = JSON.stringify({ cmd: 'login', name });
+    const answered = new Promise((resolve) => slow.on('message', (d) => String(d).includes('login') && resolve(d)));
+    slow.send(name === 'Raw' ? login : JSON.stringify([login]));
+    await answered;
+    const id = name.toLowerCase();
+    (slow as unknown as { _socket: { pause(): void } })._socket.pause();
+    for (let i = 0; i < 3000 && s.server.hub.dir.users.has(id); i++) {
+      sendText(talker, { room: 'lobby' }, 'z'.repeat(4000));
+      if (i % 100 === 99) await talker.next((m) => m.cmd === 'ack' && typeof m.offset === 'number' && m.offset >= i - 50);
+    }
+    t.notOk(s.server.hub.dir.users.has(id), `${name}: dropped`);
+    slow.terminate();
+  }
+  t.equal((await fetch(`${s.url}/healthz`)).status, 200, 'the process is alive');
+});
+
 t.test('a WebSocket frame over the message size closes the session with 1009', async (t) => {
   const s = await startServer({ maxMessageSize: 2048 });
   t.teardown(() => s.close());
@@ -257,6 +284,12 @@ t.test('shutdown: every SockJS transport gets bye with reconnect:true, and the s
     const { c } = await login(sockjsConnect(s.url, tr), `Stayer-${tr}`);
     clients.push(c);
   }
+  // The raw WebSocket endpoint: its close code must be one faye-websocket accepts, or the shutdown would throw.
+  const raw = new WebSocket(`${s.url.replace(/^http/, 'ws')}/sockjs/websocket`);
+  const rawLog: string[] = [];
+  raw.on('message', (d) => rawLog.push(String(d)));
+  const rawClosed = new Promise<number>((resolve) => raw.once('close', (code) => resolve(code)));
+  await new Promise((resolve) => raw.once('open', resolve));
   // A raw polling session that is between two polls when the server stops.
   const base = `${s.url}/sockjs/000/${sid()}`;
   await post(`${base}/xhr`);
@@ -271,6 +304,8 @@ t.test('shutdown: every SockJS transport gets bye with reconnect:true, and the s
     t.match(await c.next('bye'), { code: 'shutdown', reconnect: true }, `${c.transport}: bye`);
     t.equal(await c.closed, 1001, `${c.transport}: closed with 1001`);
   }
+  t.equal(await rawClosed, 1000, 'raw WebSocket: closed with 1000 (faye-websocket allows no 1001)');
+  t.match(rawLog.map((m) => JSON.parse(m) as { cmd: string; code: string }), [{ cmd: 'bye', code: 'shutdown' }], 'raw WebSocket: bye first');
   await closing;
   t.ok(Date.now() - started < 3000, `closed in ${Date.now() - started} ms`);
 });

@@ -7,7 +7,7 @@
  * protocol message.
  *
  * sockjs-node trusts whoever talks to it; a guard in front of it closes what
- * it leaves open (section 7 and 6 of the protocol):
+ * it leaves open (sections 6 and 7 of the protocol):
  * - request bodies (`xhr_send`, `jsonp_send`) are read here, capped at the
  *   message size (413), and only then handed to sockjs, which would
  *   otherwise buffer any amount;
@@ -112,8 +112,11 @@ class SockJSTransport implements Transport {
   }
 
   close(code: number, reason: string): void {
+    // The raw WebSocket endpoint hands the code to faye-websocket, which throws (into the core) for any but 1000 and
+    // 3000-4999, the browser API's rule; the `bye` sent just before already says why.
+    const usable = this.conn.protocol !== 'websocket-raw' || code === 1000 || (code >= 3000 && code <= 4999);
     // @types/sockjs types the code as a string, but sockjs writes it into the close frame as given and clients expect a number.
-    (this.conn as unknown as { close(code: number, reason: string): boolean }).close(code, reason);
+    (this.conn as unknown as { close(code: number, reason: string): boolean }).close(usable ? code : 1000, reason);
   }
 
   /** Text waiting for the client's next request, plus bytes the open response or WebSocket has not written out. */

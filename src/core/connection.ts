@@ -5,6 +5,7 @@
  */
 import type { Transport, TransportHandler } from '../../transports/transport.js';
 import { ByeCodes, type ByeCode, type ErrorCode, ErrorCodes } from '../errors.js';
+import type { Log } from '../log.js';
 import type { OnlineUser } from './online.js';
 import { TokenBucket } from './rate-limit.js';
 
@@ -24,6 +25,7 @@ export interface ConnectionOwner {
   receive(conn: Connection, data: string): void;
   detach(conn: Connection): void;
   readonly sendBufferLimit: number;
+  readonly log: Log;
 }
 
 interface Held {
@@ -126,8 +128,13 @@ export class Connection implements TransportHandler {
     if (!this.open) return;
     const { reconnect, reason: text } = ByeCodes[code];
     this.held = null;
-    this.transport.send(JSON.stringify({ cmd: 'bye', code, reason: reason ?? text, reconnect }));
-    this.transport.close(CLOSE_CODES[code], code);
+    try {
+      this.transport.send(JSON.stringify({ cmd: 'bye', code, reason: reason ?? text, reconnect }));
+      this.transport.close(CLOSE_CODES[code], code);
+    } catch (err) {
+      // A transport that fails to close must not take the delivery loop (or the shutdown of everyone else) with it.
+      this.owner.log.warn({ err, code }, 'transport failed to close');
+    }
     // A transport may report the close later (after its handshake); the core forgets the connection now.
     this.closed();
   }

@@ -40,6 +40,9 @@ async function knownUser(hub: Hub, id: string): Promise<void> {
 
 function send(hub: Hub, conn: Connection, cmd: Extract<Command, { cmd: 'send' }>): Handled {
   const user = me(conn);
+  if (cmd.type === 'image' && hub.uploads && !hub.uploads.issued(cmd.body)) {
+    throw new ProtocolError('bad_request', 'an image must be a URL this server issued on upload');
+  }
   const base = { from: user.sender, to: cmd.to, type: cmd.type, body: cmd.body, cid: cmd.cid };
   if ('room' in cmd.to) {
     memberRoom(hub, user, cmd.to);

@@ -27,6 +27,8 @@ export interface HubOptions {
   store: HistoryStore;
   tokens: TokenService;
   log: Log;
+  /** Which image URLs the server issued; without one, any well-formed upload path passes. */
+  uploads?: { issued(url: string): boolean };
 }
 
 export class Hub implements TransportHost, ConnectionOwner {
@@ -36,6 +38,7 @@ export class Hub implements TransportHost, ConnectionOwner {
   readonly store: HistoryStore;
   readonly tokens: TokenService;
   readonly log: Log;
+  readonly uploads: { issued(url: string): boolean } | undefined;
   readonly limits: Limits;
   readonly sendBufferLimit: number;
   private readonly ipCounts = new Map<string, number>();
@@ -47,6 +50,7 @@ export class Hub implements TransportHost, ConnectionOwner {
     this.store = opts.store;
     this.tokens = opts.tokens;
     this.log = opts.log;
+    this.uploads = opts.uploads;
     this.limits = { maxTextLength: opts.config.maxTextLength };
     this.sendBufferLimit = opts.config.sendBufferLimit;
     this.heartbeat = new Heartbeat(this.conns, opts.config.heartbeatInterval, opts.config.heartbeatTimeout);

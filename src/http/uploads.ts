@@ -1,0 +1,115 @@
+/**
+ * Image uploads (issue #5): `POST /upload?token=<login token>` with one
+ * multipart field `file`. The image is decoded with sharp (so only real
+ * PNG, JPEG, GIF and WebP files pass, whatever the client claims),
+ * re-encoded without its metadata (no EXIF location leaks), and a
+ * thumbnail is made beside it. Files are served under `/uploads/`.
+ *
+ * An `image` message may carry only a URL issued here.
+ */
+import { randomBytes } from 'node:crypto';
+import { existsSync, mkdirSync } from 'node:fs';
+import { writeFile } from 'node:fs/promises';
+import { join } from 'node:path';
+import multipart from '@fastify/multipart';
+import fastifyStatic from '@fastify/static';
+import type { FastifyInstance, FastifyReply, FastifyRequest } from 'fastify';
+import sharp from 'sharp';
+import type { TokenService } from '../auth/tokens.js';
+import { type ErrorCode, ErrorCodes } from '../errors.js';
+
+const FORMATS: Record<string, string> = { png: 'png', jpeg: 'jpg', gif: 'gif', webp: 'webp' };
+const ISSUED = /^\/uploads\/([A-Za-z0-9_-]{16})\.(png|jpg|gif|webp)$/;
+/** Decompression bombs: a tiny file may claim a huge canvas. */
+const MAX_PIXELS = 40_000_000;
+
+export interface UploadOptions {
+  dir: string;
+  maxBytes: number;
+  thumbSize: number;
+  tokens: TokenService;
+}
+
+/** Knows which image URLs this server issued. */
+export class UploadRegistry {
+  constructor(readonly dir: string) {
+    mkdirSync(dir, { recursive: true });
+  }
+
+  issued(url: string): boolean {
+    const m = ISSUED.exec(url);
+    return m !== null && existsSync(join(this.dir, `${m[1]}.${m[2]}`));
+  }
+}
+
+/** JSON for XHR; for the hidden-iframe form post of old IE, the same JSON inside an HTML page it can read. */
+function respond(req: FastifyRequest, reply: FastifyReply, status: number, body: object): FastifyReply {
+  const json = JSON.stringify(body);
+  if ((req.headers.accept ?? '').includes('application/json')) return reply.code(status).type('application/json; charset=utf-8').send(json);
+  const safe = json.replace(/</g, '\\u003c').replace(/>/g, '\\u003e').replace(/&/g, '\\u0026');
+  return reply.code(status).type('text/html; charset=utf-8').send(`<!DOCTYPE html><html><body>${safe}</body></html>`);
+}
+
+function refuse(req: FastifyRequest, reply: FastifyReply, code: ErrorCode, message: string): FastifyReply {
+  return respond(req, reply, ErrorCodes[code].status, { error: code, message });
+}
+
+async function store(input: Buffer, opts: UploadOptions): Promise<{ url: string; thumb: string } | undefined> {
+  let meta: sharp.Metadata;
+  try {
+    meta = await sharp(input, { limitInputPixels: MAX_PIXELS }).metadata();
+  } catch {
+    return undefined; // not an image sharp can read: refused by the caller
+  }
+  const ext = meta.format ? FORMATS[meta.format] : undefined;
+  if (!ext || meta.format === undefined) return undefined;
+  const animated = meta.format === 'gif' || meta.format === 'webp';
+  const image = () => sharp(input, { limitInputPixels: MAX_PIXELS, animated }).rotate();
+  const format = meta.format as keyof sharp.FormatEnum;
+  const [full, thumb] = await Promise.all([
+    image().toFormat(format).toBuffer(),
+    image().resize(opts.thumbSize, opts.thumbSize, { fit: 'inside', withoutEnlargement: true }).toFormat(format).toBuffer(),
+  ]);
+  const id = randomBytes(12).toString('base64url');
+  await writeFile(join(opts.dir, `${id}_thumb.${ext}`), thumb);
+  // The full image last: once it exists the URL counts as issued.
+  await writeFile(join(opts.dir, `${id}.${ext}`), full);
+  return { url: `/uploads/${id}.${ext}`, thumb: `/uploads/${id}_thumb.${ext}` };
+}
+
+export default async function uploads(app: FastifyInstance, opts: UploadOptions): Promise<void> {
+  await app.register(multipart, { limits: { fileSize: opts.maxBytes, files: 1, fields: 4, parts: 5 } });
+  await app.register(fastifyStatic, {
+    root: opts.dir,
+    prefix: '/uploads/',
+    decorateReply: false,
+    index: false,
+    list: false,
+    setHeaders: (res) => {
+      res.setHeader('X-Content-Type-Options', 'nosniff');
+      res.setHeader('Cache-Control', 'public, max-age=31536000, immutable');
+    },
+  });
+
+  app.post('/upload', async (req, reply) => {
+    const token = (req.query as Record<string, unknown>).token;
+    const who = typeof token === 'string' ? await opts.tokens.verify(token) : undefined;
+    if (!who) return refuse(req, reply, 'unauthorized', 'log in first: the upload needs your login token');
+    if (!req.isMultipart()) return refuse(req, reply, 'bad_request', 'send the image as multipart/form-data, field "file"');
+    const file = await req.file();
+    if (!file || file.fieldname !== 'file') return refuse(req, reply, 'bad_request', 'no field "file"');
+    let input: Buffer;
+    try {
+      input = await file.toBuffer();
+    } catch (err) {
+      if ((err as { code?: string }).code === 'FST_REQ_FILE_TOO_LARGE') {
+        return refuse(req, reply, 'too_large', `images are limited to ${opts.maxBytes} bytes`);
+      }
+      throw err;
+    }
+    const saved = await store(input, opts);
+    if (!saved) return refuse(req, reply, 'bad_request', 'not a PNG, JPEG, GIF or WebP image');
+    req.log.info({ user: who.id, url: saved.url, bytes: input.length }, 'image uploaded');
+    return respond(req, reply, 200, saved);
+  });
+}
