@@ -105,6 +105,9 @@ export async function login(hub: Hub, conn: Connection, cmd: LoginCommand): Prom
     user.conns.add(conn);
     conn.held = [];
     if (first) hub.dir.toAll(hub.presence('online', user.info), conn);
+    // The first login ever made the user a lobby member: say so, as an explicit `join` would.
+    const lobby = hub.dir.rooms.get('lobby');
+    if (isNew && lobby && user.rooms.has('lobby')) hub.dir.toRoom(lobby, hub.presence('join', user.info, 'lobby'), user);
 
     let replayed: [Replay, string];
     try {

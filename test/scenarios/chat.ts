@@ -91,6 +91,8 @@ export function chatScenarios(t: Test, makeServer: MakeServer): void {
     t.same((me.online as Array<{ id: string }>).map((u) => u.id).sort(), ['alice', 'bob'], 'online includes oneself');
     const on = await alice.next((m) => m.cmd === 'presence' && m.event === 'online');
     t.equal(user(on).id, 'bob');
+    const joinedLobby = await alice.next((m) => m.cmd === 'presence' && m.event === 'join');
+    t.match(joinedLobby, { room: 'lobby', user: { id: 'bob' } }, 'a first login joins the lobby, and its members hear of it');
     bob.send({ cmd: 'status', status: 'away' });
     const st = await alice.next((m) => m.cmd === 'presence' && m.event === 'status');
     t.match(st.user, { id: 'bob', status: 'away' });
@@ -189,7 +191,7 @@ export function chatScenarios(t: Test, makeServer: MakeServer): void {
     const bj = await bob.next('joined');
     t.same((bj.history as Msg[]).map((m) => m.body), ['first in dev']);
     t.same((bj.members as Array<{ id: string }>).map((u) => u.id).sort(), ['alice', 'bob']);
-    const pj = await alice.next((m) => m.cmd === 'presence' && m.event === 'join');
+    const pj = await alice.next((m) => m.cmd === 'presence' && m.event === 'join' && m.room === 'dev');
     t.equal(pj.room, 'dev');
     sendText(bob, { room: 'nowhere' }, 'x');
     t.equal((await bob.next('error')).code, 'not_found');
