@@ -3,10 +3,13 @@
  * The `webim` command (PROTOCOL.md section 8).
  *   webim start [flags]         run the chat server
  *   webim flash-policy [flags]  run the Flash socket policy listener alone (port 843)
+ *   webim nginx-config [flags]  print the nginx configuration for running behind nginx
  *   webim help [--markdown]     list every flag of `start` (the README table)
+ *   webim help nginx-config --markdown  the README table of nginx-config's flags
  */
 import { ConfigError, parseConfig, settingsMarkdown, settings, envName, type SettingTable } from '../src/config.js';
 import { flashSettings, parseFlashConfig } from '../src/flash-config.js';
+import { nginxConfig, nginxSettings, parseNginxConfig } from '../src/nginx-config.js';
 import { createPolicyServer } from '../transports/flash-policy.js';
 
 function flagLines(table: SettingTable): string[] {
@@ -22,13 +25,17 @@ function usage(): string {
     'commands:',
     '  start         run the chat server',
     '  flash-policy  run the Flash socket policy listener on its own (port 843 needs root or CAP_NET_BIND_SERVICE)',
-    '  help          this text (--markdown: the configuration table of start)',
+    '  nginx-config  print an nginx configuration (maps, upstreams, server block) for the http context',
+    '  help          this text (--markdown: the configuration table of start; nginx-config --markdown: of nginx-config)',
     '',
     'flags of start (environment fallback in brackets):',
     ...flagLines(settings),
     '',
     'flags of flash-policy:',
     ...flagLines(flashSettings),
+    '',
+    'flags of nginx-config:',
+    ...flagLines(nginxSettings),
   ];
   return lines.join('\n');
 }
@@ -94,10 +101,14 @@ async function main(args: string[]): Promise<void> {
       return start(rest);
     case 'flash-policy':
       return flashPolicy(rest);
+    case 'nginx-config':
+      process.stdout.write(nginxConfig(parseNginxConfig(rest), rest));
+      return;
     case 'help':
     case '--help':
     case '-h':
-      console.log(rest.includes('--markdown') ? settingsMarkdown() : usage());
+      if (!rest.includes('--markdown')) console.log(usage());
+      else console.log(settingsMarkdown(rest.includes('nginx-config') ? nginxSettings : settings));
       return;
     default:
       throw new ConfigError(`unknown command "${command}"`);

@@ -7,6 +7,7 @@
  */
 
 import { domainsProblem, portsProblem } from '../transports/flash-policy.js';
+import { trustProblem } from './proxy-trust.js';
 
 type Kind = 'int' | 'string' | 'bool' | 'list' | 'enum';
 
@@ -52,6 +53,10 @@ export const settings = {
   fsync: bool('fsync', false, 'SQLite `synchronous=FULL`: acked messages survive power loss too, not only a killed process'),
   allowedOrigins: list('allowed-origins', 'comma-separated browser origins allowed to connect; default: the server\'s own origin'),
   publicUrl: str('public-url', '', 'the URL users reach the server at, when it sits behind a proxy (for the default origin check)'),
+  trustProxy: list('trust-proxy', 'comma-separated addresses or CIDR ranges of reverse proxies (`127.0.0.1`, `10.0.0.0/8`, `loopback`) whose `X-Forwarded-For` and `X-Forwarded-Proto` are believed, for per-IP limits and the origin check', {
+    shownDefault: '(none)',
+    check: trustProblem,
+  }),
   maxConnectionsPerIp: int('max-connections-per-ip', 200, 'open connections (and Comet sessions) one address may hold', 1),
   maxMessageSize: int('max-message-size', 65536, 'bytes in one WebSocket/SockJS message or Comet request body', 1024),
   maxTextLength: int('max-text-length', 4096, 'characters in a text message body', 1),
@@ -76,6 +81,11 @@ export const settings = {
   tokenTtl: int('token-ttl', 2592000, 'seconds a login token stays valid', 60),
   logLevel: choice('log-level', 'info', ['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent'] as const, 'log level (pino)'),
   shutdownGrace: int('shutdown-grace', 2000, 'ms SIGTERM waits for clients to receive `bye` before closing', 0),
+  metrics: bool('metrics', true, 'serve Prometheus metrics at `/metrics` (counts only; keep it off the public side of the proxy)'),
+  adminToken: {
+    ...str('admin-token', '', 'token of the admin API under `/admin/api` (`Authorization: Bearer`); empty: the admin API is off'),
+    check: (token: string) => (token !== '' && token.length < 16 ? 'use at least 16 characters (a random string)' : undefined),
+  },
   flashPolicyInline: bool('flash-policy-inline', true, 'answer a Flash socket policy request (a connection whose first byte is `<`) on the HTTP port'),
   flashAllowDomains: list('flash-allow-domains', 'comma-separated domains (host patterns such as `*.example.com`) the inline Flash policy allows', {
     def: ['*'],

@@ -18,6 +18,8 @@ export const ErrorCodes = {
   rate_limited: { status: 429, message: 'too many messages, slow down' },
   server_busy: { status: 503, message: 'the server cannot take this now, try again' },
   internal: { status: 500, message: 'internal error' },
+  /** Admin API only (creating a room that exists); never sent in an `error` frame. */
+  conflict: { status: 409, message: 'it exists already' },
 } as const;
 
 export type ErrorCode = keyof typeof ErrorCodes;

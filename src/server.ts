@@ -8,16 +8,20 @@ import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import fastifyStatic from '@fastify/static';
 import Fastify, { type FastifyInstance } from 'fastify';
-import cometTransport from '../transports/comet.js';
+import cometTransport, { type CometCounts } from '../transports/comet.js';
 import flashPolicyInline from '../transports/flash-policy.js';
 import sockjsTransport from '../transports/sockjs.js';
 import websocketTransport from '../transports/websocket.js';
 import { TokenService } from './auth/tokens.js';
+import adminApi from './http/admin.js';
+import metricsRoute, { createMetrics } from './http/metrics.js';
 import polyfills from './http/polyfills.js';
 import uploads, { UploadRegistry } from './http/uploads.js';
 import type { Config } from './config.js';
+import { Admin } from './core/admin.js';
 import { Hub } from './core/hub.js';
 import { originCheck } from './origin.js';
+import { proxyTrust } from './proxy-trust.js';
 import { openStore } from './store/open.js';
 import type { HistoryStore } from './store/store.js';
 
@@ -34,7 +38,10 @@ export interface WebimServer {
 }
 
 export async function createServer(config: Config, storeOverride?: HistoryStore): Promise<WebimServer> {
+  const trust = proxyTrust(config.trustProxy);
   const app = Fastify({
+    // req.ip and req.protocol believe X-Forwarded-* from the configured proxies only (SockJS asks `trust` itself).
+    trustProxy: trust.fastifyOption,
     logger: config.logLevel === 'silent' ? false : { level: config.logLevel },
     bodyLimit: config.maxMessageSize,
     // Slow clients must send their headers in time (slowloris, PROTOCOL.md section 6).
@@ -69,7 +76,11 @@ export async function createServer(config: Config, storeOverride?: HistoryStore)
     closeGrace: config.shutdownGrace,
     originAllowed: originCheck(config),
   });
+  let cometCounts: CometCounts | undefined;
   await app.register(cometTransport, {
+    expose: (counts) => {
+      cometCounts = counts;
+    },
     prefix: '/comet',
     host: hub,
     pollTimeout: config.pollTimeout,
@@ -91,6 +102,7 @@ export async function createServer(config: Config, storeOverride?: HistoryStore)
     publicUrl: config.publicUrl,
     allowedOrigins: config.allowedOrigins,
     originAllowed: originCheck(config),
+    trust,
   });
   await app.register(polyfills);
   await app.register(uploads, {
@@ -99,6 +111,17 @@ export async function createServer(config: Config, storeOverride?: HistoryStore)
     thumbSize: config.thumbnailSize,
     tokens,
   });
+  if (config.metrics) {
+    const registry = createMetrics({
+      stats: hub.stats,
+      heldPolls: () => cometCounts?.heldPolls() ?? 0,
+      onlineUsers: () => hub.dir.users.size,
+      rooms: () => hub.dir.rooms.size,
+    });
+    await app.register(metricsRoute, { registry, adminToken: config.adminToken });
+  }
+  // Registered even without a token, so that /admin/api/* answers its own 404 (the API is off).
+  await app.register(adminApi, { prefix: '/admin/api', admin: new Admin(hub), token: config.adminToken });
   await app.register(fastifyStatic, { root: PUBLIC_DIR, index: ['index.html'] });
   if (config.flashPolicyInline) {
     // PROTOCOL.md section 5: a connection whose first byte is `<` gets the Flash socket policy instead of HTTP.

@@ -27,7 +27,8 @@ t.test('a held poll is answered when a message arrives, and with no frames after
   t.teardown(() => srv.close());
   const { s } = await loggedIn(srv.url, 'Alice');
   const { c: bob } = await login(wsConnect(srv.url), 'Bob');
-  await s.until((m) => m.cmd === 'presence' && m.event === 'online');
+  // A new user's login sends `online`, then `join` of the lobby: after that there is nothing left to send.
+  await s.until((m) => m.cmd === 'presence' && m.event === 'join');
 
   const idleRaw = await s.pollRaw();
   const idle = asPoll(idleRaw);
@@ -256,7 +257,7 @@ t.test('shutdown answers held polls at once with bye shutdown reconnect:true', a
   const srv = await startServer({ pollTimeout: 5000, shutdownGrace: 1000 });
   const { s: json } = await loggedIn(srv.url, 'Jason');
   const { s: script } = await loggedIn(srv.url, 'Scripty');
-  await json.until((m) => m.cmd === 'presence' && m.event === 'online'); // nothing left to send: the next poll is held
+  await json.until((m) => m.cmd === 'presence' && m.event === 'join'); // nothing left to send: the next poll is held
   const heldJson = json.poll();
   const heldJsonp = script.pollRaw(script.ack, { query: { callback: 'on.poll' } });
   await sleep(300); // both polls are held at the server by now

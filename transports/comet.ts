@@ -26,6 +26,13 @@ export interface CometOptions {
   /** ms a shutdown waits for sessions to take their `bye`. */
   closeGrace: number;
   originAllowed(origin: string, req: FastifyRequest): boolean;
+  /** Called once with counts the server's `/metrics` reads at scrape time (the sessions themselves stay private). */
+  expose?(counts: CometCounts): void;
+}
+
+export interface CometCounts {
+  /** Polls held open now, waiting for frames. */
+  heldPolls(): number;
 }
 
 interface Frame {
@@ -203,6 +210,10 @@ class CometSession implements Transport {
     }
   }
 
+  get holdsPoll(): boolean {
+    return this.held !== undefined;
+  }
+
   /** Closing, with frames (the `bye`) that no poll has carried yet. */
   get awaitingPickup(): boolean {
     return this.closing && !this.ended && this.sentSeq < this.lastSeq;
@@ -243,6 +254,14 @@ export default async function cometTransport(app: FastifyInstance, opts: CometOp
     for (const s of idle) s.end();
   }, Math.max(50, Math.min(1000, Math.floor(opts.sessionTimeout / 4))));
   sweep.unref();
+  opts.expose?.({
+    // A walk over the sessions, like the sweep's each second: a scrape every few seconds costs no more.
+    heldPolls: () => {
+      let n = 0;
+      for (const s of sessions.values()) if (s.holdsPoll) n++;
+      return n;
+    },
+  });
 
   app.addHook('onClose', async () => {
     clearInterval(sweep);

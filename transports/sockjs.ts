@@ -32,6 +32,7 @@ import type { FastifyInstance } from 'fastify';
 import fp from 'fastify-plugin';
 import sockjs from 'sockjs';
 import type { Connection, ServerOptions } from 'sockjs';
+import type { ForwardedRequest, ProxyTrust } from '../src/proxy-trust.js';
 import type { Transport, TransportHost } from './transport.js';
 
 /** sockjs-node's readyState of an open session (transport.js). */
@@ -65,6 +66,8 @@ export interface SockJSOptions {
   /** The configured allowed origins: the iframe page may be framed by these (and its own). */
   allowedOrigins: readonly string[];
   originAllowed(origin: string, req: { headers: IncomingHttpHeaders; protocol: 'http' | 'https' }): boolean;
+  /** The `--trust-proxy` rule: the client address and scheme behind a trusted proxy, as Fastify reads them for the other transports. */
+  trust?: Pick<ProxyTrust, 'clientAddress' | 'protocol'>;
 }
 
 /**
@@ -162,10 +165,6 @@ function escapeRegExp(s: string): string {
   return s.replace(/[.*+?^${}()|[\]\\]/g, '\\$&');
 }
 
-function protocolOf(req: IncomingMessage): 'http' | 'https' {
-  return (req.socket as TLSSocket).encrypted ? 'https' : 'http';
-}
-
 function refuse(res: ServerResponse, status: number, error: string, message: string): void {
   res.writeHead(status, { 'Content-Type': 'application/json; charset=utf-8', 'Cache-Control': 'no-store' });
   res.end(JSON.stringify({ error, message }));
@@ -218,13 +217,16 @@ async function sockjsTransport(app: FastifyInstance, opts: SockJSOptions): Promi
     log: (severity, line) => log.debug({ severity }, line),
   };
   const sjs = sockjs.createServer(serverOptions);
+  const clientAddress = (req: ForwardedRequest): string => opts.trust?.clientAddress(req) ?? req.socket?.remoteAddress ?? '';
+  const protocolOf = (req: IncomingMessage): 'http' | 'https' => opts.trust?.protocol(req) ?? ((req.socket as TLSSocket).encrypted ? 'https' : 'http');
 
   const sessions = new Set<string>();
   const live = new Set<Connection>();
   sjs.on('connection', (conn: Connection | null) => {
     // sockjs emits null for a session that ended before its open event ran.
     if (!conn) return;
-    const ip = conn.remoteAddress ?? '';
+    // sockjs keeps the peer address and X-Forwarded-For of the request that opened the session.
+    const ip = clientAddress({ headers: conn.headers, socket: { remoteAddress: conn.remoteAddress } });
     const sid = SESSION_PATH.exec((conn.url ?? '').split('?', 1)[0]?.slice(prefix.length) ?? '')?.[2];
     if (sid !== undefined) sessions.add(sid);
     live.add(conn);
@@ -260,7 +262,7 @@ async function sockjsTransport(app: FastifyInstance, opts: SockJSOptions): Promi
       return false;
     }
     // Refused before sockjs opens a session; one that slips past (a race) gets the core's bye from attach.
-    if (opensSession(pathOf(req)) && !opts.host.admits(req.socket.remoteAddress ?? '')) {
+    if (opensSession(pathOf(req)) && !opts.host.admits(clientAddress(req))) {
       refuseWith(429, 'rate_limited', 'too many connections from this address');
       return false;
     }

@@ -13,3 +13,11 @@ export function guestId(name: string): string {
     return out;
   });
 }
+
+/** The id the admin's notices are sent from (src/core/admin.ts); no login may take it. */
+export const SYSTEM_ID = 'system';
+
+/** Ids reserved for the server: a login that would get one is refused with `name_taken`, as if that user were always online. */
+export function isReservedId(id: string): boolean {
+  return id === SYSTEM_ID;
+}

@@ -8,6 +8,7 @@ import { ByeCodes, type ByeCode, type ErrorCode, ErrorCodes } from '../errors.js
 import type { Log } from '../log.js';
 import type { OnlineUser } from './online.js';
 import { TokenBucket } from './rate-limit.js';
+import type { ChatStats } from './stats.js';
 
 /** Close codes for each `bye`, as a WebSocket client will see them. */
 const CLOSE_CODES: Record<ByeCode, number> = {
@@ -26,6 +27,7 @@ export interface ConnectionOwner {
   detach(conn: Connection): void;
   readonly sendBufferLimit: number;
   readonly log: Log;
+  readonly stats: ChatStats;
 }
 
 interface Held {
@@ -94,6 +96,7 @@ export class Connection implements TransportHandler {
       return;
     }
     this.transport.send(frame);
+    this.owner.stats.framesOut++;
     if (this.transport.bufferedAmount() > this.owner.sendBufferLimit) this.bye('slow_consumer');
   }
 
@@ -104,6 +107,8 @@ export class Connection implements TransportHandler {
   error(code: ErrorCode, message?: string, ref?: string): void {
     const reply: Record<string, string> = { cmd: 'error', code, message: message ?? ErrorCodes[code].message };
     if (ref !== undefined) reply.ref = ref;
+    // Counted here, the one place the core answers with an `error` frame (webim_errors_total).
+    this.owner.stats.error(code);
     this.sendObject(reply);
   }
 
@@ -130,6 +135,7 @@ export class Connection implements TransportHandler {
     this.held = null;
     try {
       this.transport.send(JSON.stringify({ cmd: 'bye', code, reason: reason ?? text, reconnect }));
+      this.owner.stats.framesOut++;
       this.transport.close(CLOSE_CODES[code], code);
     } catch (err) {
       // A transport that fails to close must not take the delivery loop (or the shutdown of everyone else) with it.

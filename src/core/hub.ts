@@ -10,12 +10,13 @@ import { parseChannel } from '../channels.js';
 import type { Config } from '../config.js';
 import { ProtocolError, StoreUnavailableError } from '../errors.js';
 import type { Log } from '../log.js';
-import type { HistoryStore } from '../store/store.js';
+import type { AppendResult, HistoryStore } from '../store/store.js';
 import type { Frame, NewMessage, StoredMessage, UserInfo } from '../types.js';
 import { Connection, type ConnectionOwner } from './connection.js';
 import { handle } from './handlers.js';
 import { Heartbeat } from './heartbeat.js';
 import { Directory } from './online.js';
+import { ChatStats } from './stats.js';
 import { decode, type Limits } from './validate.js';
 
 const PRE_LOGIN = new Set(['login', 'ping', 'logout']);
@@ -34,6 +35,7 @@ export interface HubOptions {
 export class Hub implements TransportHost, ConnectionOwner {
   readonly dir = new Directory();
   readonly conns = new Set<Connection>();
+  readonly stats = new ChatStats();
   readonly config: Config;
   readonly store: HistoryStore;
   readonly tokens: TokenService;
@@ -80,6 +82,7 @@ export class Hub implements TransportHost, ConnectionOwner {
     }
     this.ipCounts.set(info.ip, count + 1);
     this.conns.add(conn);
+    this.stats.connections[transport.name]++;
     return conn;
   }
 
@@ -119,14 +122,17 @@ export class Hub implements TransportHost, ConnectionOwner {
     try {
       parsed = JSON.parse(data);
     } catch {
+      this.stats.messageIn(undefined);
       if (this.admitRate(conn)) conn.error('bad_json');
       return undefined;
     }
     if (typeof parsed !== 'object' || parsed === null || Array.isArray(parsed) || typeof (parsed as Frame).cmd !== 'string') {
+      this.stats.messageIn(undefined);
       if (this.admitRate(conn)) conn.error('bad_request', 'a message must be a JSON object with a string "cmd"');
       return undefined;
     }
     const frame = parsed as Frame;
+    this.stats.messageIn(frame.cmd);
     if (frame.cmd !== 'ping' && !this.admitRate(conn)) return undefined;
     const ref = frame.cmd === 'send' && typeof frame.cid === 'string' ? frame.cid : frame.cmd.slice(0, 64);
     if (!conn.user && !PRE_LOGIN.has(frame.cmd)) {
@@ -148,6 +154,7 @@ export class Hub implements TransportHost, ConnectionOwner {
       return true;
     }
     conn.strikes++;
+    this.stats.rateLimited++;
     if (conn.strikes > this.config.rateBurst) conn.bye('rate_limited');
     else conn.error('rate_limited');
     return false;
@@ -167,7 +174,7 @@ export class Hub implements TransportHost, ConnectionOwner {
 
   /** Stores a message, then acks it to its sender and fans it out, in commit order. */
   append(conn: Connection, msg: NewMessage): void {
-    this.store.append(msg).then(
+    this.storeAppend(msg).then(
       ({ message, duplicate }) => {
         const { cid, id, channel, offset, ts } = message;
         conn.sendObject({ cmd: 'ack', cid, id, channel, offset, ts });
@@ -175,6 +182,18 @@ export class Hub implements TransportHost, ConnectionOwner {
       },
       (err: unknown) => this.fail(conn, err, msg.cid),
     );
+  }
+
+  /** store.append, timed from the call to the commit for `webim_store_append_seconds`. */
+  storeAppend(msg: NewMessage): Promise<AppendResult> {
+    const started = performance.now();
+    const done = this.store.append(msg);
+    // Observed in a `then` of its own: the caller's `then` still runs in offset order, and a failure is the caller's to report.
+    done.then(
+      () => this.stats.observeAppend((performance.now() - started) / 1000),
+      () => undefined,
+    );
+    return done;
   }
 
   /** Sends a stored message to every connection that should see it. */
@@ -210,6 +229,7 @@ export class Hub implements TransportHost, ConnectionOwner {
 
   detach(conn: Connection): void {
     if (!this.conns.delete(conn)) return;
+    this.stats.connections[conn.transport.name]--;
     const n = (this.ipCounts.get(conn.ip) ?? 1) - 1;
     if (n <= 0) this.ipCounts.delete(conn.ip);
     else this.ipCounts.set(conn.ip, n);

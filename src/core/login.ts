@@ -7,7 +7,7 @@
  * (the `name_taken` check and the registration) runs synchronously after
  * the last await, so two racing logins cannot both win.
  */
-import { guestId } from '../auth/guest.js';
+import { guestId, isReservedId } from '../auth/guest.js';
 import { defaultAvatar } from '../avatars.js';
 import { parseChannel } from '../channels.js';
 import { ProtocolError } from '../errors.js';
@@ -81,6 +81,8 @@ export async function login(hub: Hub, conn: Connection, cmd: LoginCommand): Prom
   conn.loggingIn = true;
   try {
     const { who, proven } = await identify(hub, cmd);
+    // `System` (the sender of admin notices) is taken for good; a token cannot claim it either.
+    if (isReservedId(who.id)) throw new ProtocolError('name_taken', 'that name is reserved');
     if (!proven && hub.dir.users.has(who.id)) throw new ProtocolError('name_taken');
     const isNew = await hub.store.saveUser(who);
     if (isNew) await hub.store.addMember('lobby', who.id);
@@ -130,6 +132,7 @@ export async function login(hub: Hub, conn: Connection, cmd: LoginCommand): Prom
       recovered,
     });
     conn.release([answer, ...frames], covered);
+    hub.stats.logins++;
   } finally {
     conn.loggingIn = false;
   }

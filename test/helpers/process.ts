@@ -22,7 +22,11 @@ export function spawnServer(args: string[], env: NodeJS.ProcessEnv = {}): Promis
   let stderr = '';
   child.stderr?.on('data', (d: Buffer) => (stderr += d.toString()));
   return new Promise((resolve, reject) => {
-    const timer = setTimeout(() => reject(new Error(`server did not start in 10 s: ${stderr}`)), 10000);
+    const timer = setTimeout(() => {
+      // A server that never became ready must not outlive the test that started it.
+      child.kill('SIGKILL');
+      reject(new Error(`server did not start in 10 s: ${stderr}`));
+    }, 10000);
     child.once('exit', (code) => {
       clearTimeout(timer);
       reject(new Error(`server exited with ${code}: ${stderr}`));

@@ -1,0 +1,182 @@
+/**
+ * Every bench, one after another, each in a process (group) of its own so
+ * that none inherits another's heap, sockets or stragglers; prints one
+ * markdown report. `--quick` trims sizes so the whole run takes about five
+ * minutes on the development machine; the full run takes about fifteen.
+ *
+ *   npm run bench             # full
+ *   npm run bench -- --quick  # smaller store and long-poll runs, shorter fan-out windows
+ *
+ * Each step has a time limit, and the run as a whole a deadline (6 and 30
+ * minutes): a step that overruns is killed with its children and reported
+ * as such, and steps that no longer fit are skipped.
+ */
+import { execFileSync, spawn } from 'node:child_process';
+import { cpus, loadavg, totalmem } from 'node:os';
+import { performance } from 'node:perf_hooks';
+import { fileURLToPath } from 'node:url';
+import { parseArgs } from 'node:util';
+import { FANOUT_HEADER } from './fanout-report.js';
+
+const { values } = parseArgs({ options: { quick: { type: 'boolean', default: false } } });
+const quick = values.quick;
+
+interface Step {
+  title: string;
+  script: string;
+  args: string[];
+  limitMs: number;
+  /** Time kept back for this step while earlier ones run, so that one slow step cannot crowd out the rest. */
+  reserveMs: number;
+}
+
+interface Outcome {
+  stdout: string;
+  code: number | null;
+  note?: string;
+  seconds: number;
+  load: number;
+}
+
+const FANOUT_TRANSPORTS = ['ws', 'sockjs', 'sockjs-xhr-streaming'] as const;
+const seconds = quick ? 5 : 15;
+const drain = quick ? 15 : 30;
+const STEPS: Step[] = [
+  { title: 'store', script: 'store-bench.js', args: quick ? ['--count', '50000'] : [], limitMs: 150_000, reserveMs: 10_000 },
+  ...FANOUT_TRANSPORTS.map((t) => ({
+    title: `fanout ${t}`,
+    script: 'fanout-bench.js',
+    args: ['--transport', t, '--members', '1000', '--rate', '10,100', '--seconds', String(seconds), '--drain', String(drain), '--rows-only'],
+    limitMs: (quick ? 150 : 360) * 1000,
+    reserveMs: (quick ? 60 : 120) * 1000,
+  })),
+  { title: 'long-poll', script: 'longpoll-bench.js', args: ['--polls', quick ? '2000' : '10000'], limitMs: 200_000, reserveMs: (quick ? 30 : 90) * 1000 },
+];
+// Under the 6 and 30 minutes asked for, with room for `npm run build` before it.
+const DEADLINE_MS = (quick ? 330 : 1740) * 1000;
+
+const started = performance.now();
+let current: number | undefined;
+
+function killGroup(pid: number): void {
+  try {
+    // Negative: the whole process group, so the step's server and workers go too.
+    process.kill(-pid, 'SIGKILL');
+  } catch {
+    // Already gone.
+  }
+}
+
+for (const signal of ['SIGINT', 'SIGTERM'] as const) {
+  process.once(signal, () => {
+    if (current !== undefined) killGroup(current);
+    process.exit(1);
+  });
+}
+
+function runStep(step: Step, limitMs: number): Promise<Outcome> {
+  const load = loadavg()[0] ?? NaN;
+  const t0 = performance.now();
+  return new Promise((resolve) => {
+    const script = fileURLToPath(new URL(`./${step.script}`, import.meta.url));
+    const child = spawn(process.execPath, [script, ...step.args], { detached: true, stdio: ['ignore', 'pipe', 'pipe'] });
+    current = child.pid;
+    const out: Buffer[] = [];
+    let note: string | undefined;
+    child.stdout.on('data', (c: Buffer) => out.push(c));
+    // Progress lines go straight through, so a long step is visibly alive.
+    child.stderr.on('data', (c: Buffer) => process.stderr.write(c));
+    const timer = setTimeout(() => {
+      note = `killed after ${Math.round(limitMs / 1000)} s`;
+      if (child.pid !== undefined) killGroup(child.pid);
+    }, limitMs);
+    child.on('error', (err) => {
+      note = String(err);
+    });
+    child.on('close', (code) => {
+      clearTimeout(timer);
+      current = undefined;
+      // The step's own children must not outlive it, even when it failed to reap them.
+      if (child.pid !== undefined) killGroup(child.pid);
+      resolve({ stdout: Buffer.concat(out).toString('utf8'), code, note, seconds: (performance.now() - t0) / 1000, load });
+    });
+  });
+}
+
+function commit(): string {
+  try {
+    return execFileSync('git', ['rev-parse', '--short', 'HEAD'], { encoding: 'utf8', stdio: ['ignore', 'pipe', 'ignore'] }).trim();
+  } catch {
+    return 'unknown';
+  }
+}
+
+/** A step's own markdown, its headings pushed one level down under ours. */
+function nested(text: string): string {
+  return text.trim().replace(/^(#+) /gm, '$1# ');
+}
+
+function status(o: Outcome): string {
+  const what = o.note ?? (o.code === 0 ? 'ok' : `exit code ${o.code}`);
+  return `${what}; ${o.seconds.toFixed(0)} s; load average (1 min) at its start ${o.load.toFixed(2)}`;
+}
+
+async function main(): Promise<void> {
+  const [l1 = NaN, l5 = NaN, l15 = NaN] = loadavg();
+  const report: string[] = [
+    `# webim benchmarks${quick ? ' (quick)' : ''}`,
+    '',
+    `- date: ${new Date().toISOString()}`,
+    `- node: ${process.version}`,
+    `- CPU: ${cpus()[0]?.model ?? 'unknown'}, ${cpus().length} cores; ${(totalmem() / 2 ** 30).toFixed(1)} GiB`,
+    `- load average at start (1 / 5 / 15 min): ${l1.toFixed(2)} / ${l5.toFixed(2)} / ${l15.toFixed(2)}`,
+    `- commit: ${commit()} (plus whatever the working tree changes)`,
+    '',
+  ];
+  const outcomes = new Map<string, Outcome>();
+  for (const [i, step] of STEPS.entries()) {
+    const later = STEPS.slice(i + 1).reduce((sum, s) => sum + s.reserveMs, 0);
+    const left = DEADLINE_MS - (performance.now() - started) - later;
+    if (left < step.reserveMs / 2) {
+      outcomes.set(step.title, { stdout: '', code: null, note: 'skipped: the run is out of time', seconds: 0, load: loadavg()[0] ?? NaN });
+      continue;
+    }
+    process.stderr.write(`bench: ${step.title}...\n`);
+    outcomes.set(step.title, await runStep(step, Math.min(step.limitMs, left)));
+    await new Promise((r) => setTimeout(r, 2000));
+  }
+
+  const store = outcomes.get('store');
+  report.push('## History store', '', `_${store ? status(store) : 'not run'}_`, '', nested(store?.stdout ?? ''), '');
+
+  report.push(
+    '## Room fan-out',
+    '',
+    `1000 guests in \`lobby\` over one transport, held by 2 client processes; one more connection sends numbered messages to the lobby for ${seconds} s at each rate. ` +
+      'Latency is from the send to the last (or first) member that had the message; server CPU is process.cpuUsage of the server process over the window, ' +
+      `from the first send until every delivery arrived; a delivery not there ${drain} s after the last send is missing. ` +
+      'Clients and server share the 2 cores; "other processes" is what the rest of the machine used meanwhile (/proc/stat).',
+    '',
+  );
+  const rows: string[] = [];
+  const notes: string[] = [];
+  for (const t of FANOUT_TRANSPORTS) {
+    const o = outcomes.get(`fanout ${t}`);
+    if (!o) continue;
+    rows.push(...o.stdout.split('\n').filter((l) => l.startsWith('| ')));
+    notes.push(`- ${t}: ${status(o)}`);
+  }
+  report.push(FANOUT_HEADER, ...rows, '', ...notes, '');
+
+  const lp = outcomes.get('long-poll');
+  report.push('## Held long-polls', '', `_${lp ? status(lp) : 'not run'}_`, '', nested(lp?.stdout ?? ''), '');
+  report.push(`Total: ${((performance.now() - started) / 1000).toFixed(0)} s.`);
+  console.log(report.join('\n'));
+  const failed = [...outcomes.values()].some((o) => o.code !== 0);
+  if (failed) process.exitCode = 1;
+}
+
+main().catch((err: unknown) => {
+  console.error(err);
+  process.exitCode = 1;
+});
