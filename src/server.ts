@@ -4,7 +4,7 @@
  * order PROTOCOL.md asks (503 on /healthz, `bye` to every client, history
  * flushed).
  */
-import { join } from 'node:path';
+import { resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import fastifyStatic from '@fastify/static';
 import Fastify, { type FastifyInstance } from 'fastify';
@@ -60,7 +60,7 @@ export async function createServer(config: Config, storeOverride?: HistoryStore)
     persist: config.store !== 'memory',
     ttlSeconds: config.tokenTtl,
   });
-  const registry = new UploadRegistry(join(config.dataDir, 'uploads'));
+  const registry = new UploadRegistry(resolve(config.dataDir, 'uploads'));
   const hub = new Hub({ config, store, tokens, log: app.log, uploads: registry });
   await hub.start();
 
