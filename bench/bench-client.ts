@@ -149,7 +149,8 @@ function openWs(port: number, localAddress: string | undefined, timeoutMs: numbe
     );
     ws.on('message', (data) => session.receive(String(data)));
     ws.once('open', () => resolve(session));
-    ws.once('error', (err) => reject(err));
+    // Kept on after open: a later error is followed by 'close', which is what counts; unheard, it would crash the worker.
+    ws.on('error', (err) => reject(err));
     ws.once('close', (code) => session.ended(`ws ${code}`));
   });
 }

@@ -215,9 +215,12 @@ async function runWindow(server: ChildProcess, workers: readonly ChildProcess[],
   log(`window ${window}: ${rate} msg/s for ${seconds} s to ${members} members...`);
   const sentAt = await sendPaced(sender, window, rate);
   // Whatever has not arrived `drain` seconds after the last send counts as missing.
+  const drainUntil = performance.now() + drainSeconds * 1000;
   const collect = setTimeout(() => tell(workers, { type: 'collect', window }), drainSeconds * 1000);
   const reports = (await Promise.all(dones)).filter((r): r is WindowReport => r.type === 'done');
   clearTimeout(collect);
+  // The sender's acks queue behind the fan-out on its own connection: late is not lost, until the drain is over.
+  while (sender.acks - ackedBefore < sentAt.length && !sender.closed && performance.now() < drainUntil) await sleep(50);
   for (const r of reports) {
     if (r.closed + r.errors + r.starved + r.partial === 0) continue;
     log(`window ${window}: a worker had ${r.closed} closed, ${r.starved} starved and ${r.partial} partly served connections, ${r.errors} errors (first: ${r.firstError ?? 'none'})`);

@@ -16,6 +16,8 @@ export interface WindowResult {
   deliveries: number;
   missing: number;
   disorder: number;
+  /** Member connections that had closed by the end of the window (the server ended them, or they failed). */
+  closed: number;
   /** Per message, from its send to the last connection's receipt. */
   p50: number;
   p99: number;
@@ -63,9 +65,11 @@ export function summarize(m: Measured): WindowResult {
   const last = new Array<number>(n).fill(-Infinity);
   let sum = 0;
   let disorder = 0;
+  let closed = 0;
   let clientCpuMs = 0;
   for (const r of m.reports) {
     disorder += r.disorder;
+    closed += r.closed;
     clientCpuMs += r.cpuMs;
     for (let i = 0; i < n; i++) {
       const c = r.counts[i] ?? 0;
@@ -100,6 +104,7 @@ export function summarize(m: Measured): WindowResult {
     deliveries,
     missing: n * m.members - deliveries,
     disorder,
+    closed,
     p50: quantile(lastLatency, 0.5),
     p99: quantile(lastLatency, 0.99),
     max: lastLatency.at(-1) ?? NaN,
@@ -126,7 +131,8 @@ export const FANOUT_HEADER = [
 ].join('\n');
 
 export function fanoutRow(r: WindowResult): string {
-  const missing = r.disorder > 0 ? `${int(r.missing)} (${int(r.disorder)} out of order)` : int(r.missing);
+  const why = [r.closed > 0 ? `${int(r.closed)} connections closed` : '', r.disorder > 0 ? `${int(r.disorder)} out of order` : ''].filter(Boolean);
+  const missing = why.length > 0 ? `${int(r.missing)} (${why.join(', ')})` : int(r.missing);
   const busy = pct(r.serverBusyMs / r.serverWallMs);
   return (
     `| ${r.transport} | ${int(r.members)} | ${r.rate} | ${int(r.messages)} (${int(r.acked)}) | ${int(r.deliveries)} | ${missing} ` +

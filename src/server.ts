@@ -14,6 +14,7 @@ import sockjsTransport from '../transports/sockjs.js';
 import websocketTransport from '../transports/websocket.js';
 import { TokenService } from './auth/tokens.js';
 import adminApi from './http/admin.js';
+import clientBundle from './http/client-bundle.js';
 import metricsRoute, { createMetrics } from './http/metrics.js';
 import polyfills from './http/polyfills.js';
 import uploads, { UploadRegistry } from './http/uploads.js';
@@ -122,6 +123,8 @@ export async function createServer(config: Config, storeOverride?: HistoryStore)
   }
   // Registered even without a token, so that /admin/api/* answers its own 404 (the API is off).
   await app.register(adminApi, { prefix: '/admin/api', admin: new Admin(hub), token: config.adminToken });
+  // /webim.js is built from public/webim/*.js; registered before the static files.
+  await app.register(clientBundle);
   await app.register(fastifyStatic, { root: PUBLIC_DIR, index: ['index.html'] });
   if (config.flashPolicyInline) {
     // PROTOCOL.md section 5: a connection whose first byte is `<` gets the Flash socket policy instead of HTTP.

@@ -11,6 +11,7 @@ import { join, relative } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { type Options, parse } from 'acorn';
 import t from 'tap';
+import { CLIENT_PARTS } from '../src/http/client-bundle.js';
 
 const ROOT = fileURLToPath(new URL('../../', import.meta.url));
 
@@ -82,7 +83,8 @@ t.test('every browser file webim writes is ES3', async (t) => {
   const files = [...jsFiles(join(ROOT, 'public')), ...jsFiles(join(ROOT, 'polyfills'))];
   t.ok(files.length > 0, `found ${files.length} files to check`);
   const names = files.map((f) => relative(ROOT, f));
-  for (const expected of ['public/webim.js', 'public/app.js']) t.ok(names.includes(expected), `${expected} is among them`);
+  const expected = [...CLIENT_PARTS.map((part) => `public/webim/${part}`), 'public/app.js'];
+  for (const name of expected) t.ok(names.includes(name), `${name} is among them`);
   for (const file of files) {
     const source = readFileSync(file, 'utf8');
     t.ok(source.trim().length > 0, `${relative(ROOT, file)} is not empty`);

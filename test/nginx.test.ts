@@ -13,6 +13,7 @@
 import { readFileSync } from 'node:fs';
 import { fileURLToPath } from 'node:url';
 import t from 'tap';
+import { buildClientBundle } from '../src/http/client-bundle.js';
 import type { ChatClient, Connect } from './helpers/client.js';
 import { cometConnect } from './helpers/comet-client.js';
 import { httpFrom } from './helpers/local-http.js';
@@ -134,6 +135,10 @@ async function run(nginx: string): Promise<void> {
     const polyfill = await httpFrom(`${base}/polyfills/sockjs.min.js`);
     t.equal(polyfill.status, 200, '/polyfills/ is proxied to the node');
     t.equal(polyfill.headers['cache-control'], 'public, max-age=86400', "with the node's caching");
+    const bundle = await httpFrom(`${base}/webim.js`);
+    t.equal(bundle.status, 200, '/webim.js, no file in --root, is proxied to the node that builds it');
+    t.match(bundle.headers['content-type'], /^application\/javascript/, '/webim.js type');
+    t.equal(bundle.text, buildClientBundle().body, '/webim.js is the joined client library');
     const health = await httpFrom(`${base}/healthz`);
     t.equal(health.status, 200, '/healthz through nginx');
     t.equal((await httpFrom(`${base}/metrics`)).status, 403, '/metrics is not on the public side');
