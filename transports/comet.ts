@@ -87,6 +87,35 @@ function fail(req: FastifyRequest, reply: FastifyReply, status: number, error: s
   answer(req, reply, status, JSON.stringify({ error }));
 }
 
+/**
+ * Reads and drops what a refused client is still sending, within bounds, so
+ * that a proxy in front sees a whole exchange and relays our 413 instead of
+ * turning a reset connection into a 502.
+ */
+function drain(req: FastifyRequest, maxBytes: number, maxMs: number): Promise<void> {
+  const raw = req.raw;
+  if (raw.readableEnded || raw.destroyed) return Promise.resolve();
+  return new Promise((resolve) => {
+    let seen = 0;
+    const done = () => {
+      clearTimeout(timer);
+      raw.off('data', onData);
+      raw.off('end', done);
+      raw.off('close', done);
+      resolve();
+    };
+    const onData = (chunk: Buffer) => {
+      seen += chunk.length;
+      if (seen > maxBytes) done();
+    };
+    const timer = setTimeout(done, maxMs);
+    raw.on('data', onData);
+    raw.once('end', done);
+    raw.once('close', done);
+    raw.resume();
+  });
+}
+
 class CometSession implements Transport {
   readonly name = 'comet' as const;
   handler: TransportHandler | undefined;
@@ -278,8 +307,11 @@ export default async function cometTransport(app: FastifyInstance, opts: CometOp
   app.removeAllContentTypeParsers();
   app.addContentTypeParser('*', { parseAs: 'string', bodyLimit: opts.maxBody }, (_req, body, done) => done(null, body));
 
-  app.setErrorHandler((err: Error & { code?: string; statusCode?: number }, req, reply) => {
-    if (err.code === 'FST_ERR_CTP_BODY_TOO_LARGE') return fail(req, reply, 413, 'too_large');
+  app.setErrorHandler(async (err: Error & { code?: string; statusCode?: number }, req, reply) => {
+    if (err.code === 'FST_ERR_CTP_BODY_TOO_LARGE') {
+      await drain(req, 4 * opts.maxBody, 2000);
+      return fail(req, reply, 413, 'too_large');
+    }
     if (err.statusCode !== undefined && err.statusCode < 500) return fail(req, reply, 400, 'bad_request');
     req.log.error({ err }, 'comet request failed');
     return fail(req, reply, 500, 'internal');
