@@ -10,33 +10,23 @@ import {
   inOffsetOrder,
   launchBrowser,
   onlineIds,
-  openChat,
+  enterChat,
+  noPageErrors,
   openPrivate,
   type Person,
   say,
+  serverFor,
   shownMessages,
   until,
   waitForBodies,
 } from './helpers/browser.js';
-import { startServer } from './helpers/server.js';
 
 const browser = await launchBrowser(t);
 
 if (browser) {
-  /** A fresh server per test, so that each one sees only its own messages. */
-  const server = async (t: Test): Promise<string> => {
-    const s = await startServer();
-    t.teardown(() => s.close());
-    return s.url;
-  };
-  const enter = async (t: Test, url: string, name: string, query = ''): Promise<Person> => {
-    const p = await openChat(browser, url, name, { query });
-    t.teardown(() => p.context.close());
-    return p;
-  };
-  const noErrors = (t: Test, people: Person[]) => {
-    for (const p of people) t.same(p.errors, [], `no page error for ${p.name}`);
-  };
+  const server = serverFor;
+  const enter = (t: Test, url: string, name: string): Promise<Person> => enterChat(t, browser, url, name);
+  const noErrors = noPageErrors;
 
   t.test('two people chat over WebSocket', async (t) => {
     const url = await server(t);

@@ -9,8 +9,19 @@ import { mkdirSync, readFileSync, rmSync, statSync } from 'node:fs';
 import { fileURLToPath } from 'node:url';
 import { deflateSync } from 'node:zlib';
 import t, { type Test } from 'tap';
-import { launchBrowser, login, openChat, type OpenOptions, type Person, say, shownMessages, until, waitForBodies } from './helpers/browser.js';
-import { startServer } from './helpers/server.js';
+import {
+  enterChat,
+  launchBrowser,
+  login,
+  noPageErrors,
+  type OpenOptions,
+  type Person,
+  say,
+  serverFor,
+  shownMessages,
+  until,
+  waitForBodies,
+} from './helpers/browser.js';
 
 const ARTIFACTS = fileURLToPath(new URL('../../test-artifacts/', import.meta.url));
 const PNG_SIGNATURE = Buffer.from([0x89, 0x50, 0x4e, 0x47, 0x0d, 0x0a, 0x1a, 0x0a]);
@@ -59,20 +70,9 @@ function pngSize(bytes: Buffer): { width: number; height: number } | undefined {
 const browser = await launchBrowser(t);
 
 if (browser) {
-  /** A fresh server per test, so that each one sees only its own messages. */
-  const server = async (t: Test): Promise<string> => {
-    const s = await startServer();
-    t.teardown(() => s.close());
-    return s.url;
-  };
-  const enter = async (t: Test, url: string, name: string, opts: OpenOptions = {}): Promise<Person> => {
-    const p = await openChat(browser, url, name, opts);
-    t.teardown(() => p.context.close());
-    return p;
-  };
-  const noErrors = (t: Test, people: Person[]) => {
-    for (const p of people) t.same(p.errors, [], `no page error for ${p.name}`);
-  };
+  const server = serverFor;
+  const enter = (t: Test, url: string, name: string, opts: OpenOptions = {}): Promise<Person> => enterChat(t, browser, url, name, opts);
+  const noErrors = noPageErrors;
 
   t.test('an emoji chosen in the picker is sent at once and shown with its code', async (t) => {
     const url = await server(t);

@@ -10,14 +10,14 @@ import {
   inPage,
   launchBrowser,
   onlineIds,
-  openChat,
+  enterChat,
   type OpenOptions,
   type Person,
   say,
+  serverFor,
   until,
   waitForBodies,
 } from './helpers/browser.js';
-import { startServer } from './helpers/server.js';
 
 const browser = await launchBrowser(t);
 
@@ -65,16 +65,8 @@ function featuresInPage(): Record<string, string> {
 }
 
 if (browser) {
-  const server = async (t: Test): Promise<string> => {
-    const s = await startServer();
-    t.teardown(() => s.close());
-    return s.url;
-  };
-  const enter = async (t: Test, url: string, name: string, opts: OpenOptions = {}): Promise<Person> => {
-    const p = await openChat(browser, url, name, opts);
-    t.teardown(() => p.context.close());
-    return p;
-  };
+  const server = serverFor;
+  const enter = (t: Test, url: string, name: string, opts: OpenOptions = {}): Promise<Person> => enterChat(t, browser, url, name, opts);
   const text = (p: Person, testid: string) => p.page.getByTestId(testid).textContent();
 
   /** Each person says one line; every page then shows all of them, in one order, with the same offsets. */

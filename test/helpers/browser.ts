@@ -10,6 +10,7 @@
 import { existsSync } from 'node:fs';
 import { type Browser, type BrowserContext, type CDPSession, chromium, type Locator, type Page } from 'playwright-core';
 import type { Test } from 'tap';
+import { startServer } from './server.js';
 
 export const CHROMIUM_ARGS = [
   '--headless=new',
@@ -261,4 +262,22 @@ export function dmChannel(a: string, b: string): string {
 /** Offsets are strictly increasing in page order. */
 export function inOffsetOrder(shown: readonly ShownMessage[]): boolean {
   return shown.every((m, i) => i === 0 || (shown[i - 1] as ShownMessage).offset < m.offset);
+}
+
+/** A fresh server for one test, so that it sees only its own messages; closed at the test's end. */
+export async function serverFor(t: Test): Promise<string> {
+  const s = await startServer();
+  t.teardown(() => s.close());
+  return s.url;
+}
+
+/** openChat, with the person's context closed at the test's end. */
+export async function enterChat(t: Test, browser: Browser, url: string, name: string, opts: OpenOptions = {}): Promise<Person> {
+  const p = await openChat(browser, url, name, opts);
+  t.teardown(() => p.context.close());
+  return p;
+}
+
+export function noPageErrors(t: Test, people: readonly Person[]): void {
+  for (const p of people) t.same(p.errors, [], `no page error for ${p.name}`);
 }
