@@ -59,6 +59,9 @@ export class BenchSession {
   closeReason: string | undefined;
   onMessage: (body: string, at: number) => void = () => {};
   onClose: () => void = () => {};
+  /** Stops reading from the socket (a slow consumer); only the `ws` transport sets one. */
+  pause: (() => void) | undefined;
+  resume: (() => void) | undefined;
   private readonly waiters = new Map<string, Array<(m: Incoming) => void>>();
   private readonly failers = new Set<(err: Error) => void>();
 
@@ -147,6 +150,8 @@ function openWs(port: number, localAddress: string | undefined, timeoutMs: numbe
       (text) => ws.send(text),
       () => ws.close(),
     );
+    session.pause = () => ws.pause();
+    session.resume = () => ws.resume();
     ws.on('message', (data) => session.receive(String(data)));
     ws.once('open', () => resolve(session));
     // Kept on after open: a later error is followed by 'close', which is what counts; unheard, it would crash the worker.
@@ -164,7 +169,7 @@ type SockJSOptions = SockJS.Options & { transportOptions?: { websocket?: object 
  * non-enumerable property gets past the check and is still read. A fresh
  * object per connection: faye-websocket writes the host and port into it.
  */
-function websocketOptions(localAddress: string): object {
+export function websocketOptions(localAddress: string): object {
   return Object.defineProperty({}, 'net', { value: { localAddress }, enumerable: false });
 }
 

@@ -14,6 +14,13 @@
  * `--rate` takes a list: the windows run one after another on the same
  * logged-in members, since logging 1000 guests in costs more than a window.
  * `--profile DIR` writes a V8 CPU profile of the server per window.
+ *
+ * `--nodes 2` spreads the room over two nodes (bench/fanout-nodes.ts):
+ * two servers sharing Redis (`--redis`, under a key prefix of the run's
+ * own) and a PostgreSQL database created for the run (on `--postgres`,
+ * dropped after); the client processes alternate between the nodes, so
+ * half the members are on each, and the sender is on the first. Server
+ * CPU is the sum of both nodes'.
  * Stops by itself (deadline below) and kills every process it started.
  */
 import { type ChildProcess, fork } from 'node:child_process';
@@ -26,6 +33,7 @@ import { parseArgs } from 'node:util';
 import { type BenchSession, type BenchTransport, isTransport, now, openSession } from './bench-client.js';
 import { FANOUT_HEADER, fanoutRow, summarize, type WindowResult } from './fanout-report.js';
 import { bodyPrefix, type FromWorker, type ToWorker, type WindowReport } from './fanout-worker.js';
+import { type BenchCluster, openCluster } from './fanout-nodes.js';
 import type { FromServer, ToServer } from './server-child.js';
 
 const { values } = parseArgs({
@@ -39,6 +47,9 @@ const { values } = parseArgs({
     drain: { type: 'string', default: '20' },
     profile: { type: 'string' },
     'rows-only': { type: 'boolean', default: false },
+    nodes: { type: 'string', default: '1' },
+    redis: { type: 'string', default: process.env.WEBIM_BENCH_REDIS ?? 'redis://127.0.0.1:6379' },
+    postgres: { type: 'string', default: process.env.WEBIM_BENCH_POSTGRES ?? 'postgres://postgres@127.0.0.1:5432/test' },
   },
 });
 
@@ -62,6 +73,8 @@ const procs = int('procs', values.procs, 1, 32);
 const concurrency = int('concurrency', values.concurrency, 1, 1000);
 const drainSeconds = int('drain', values.drain, 1, 300);
 const profileDir = values.profile === undefined ? undefined : resolve(values.profile);
+const nodeCount = int('nodes', values.nodes, 1, 2);
+let cluster: BenchCluster | undefined;
 // A chat line of typical length after the sequence number.
 const FILLER = 'the quick brown fox jumps over the lazy dog while the lobby reads along';
 
@@ -69,6 +82,8 @@ const FILLER = 'the quick brown fox jumps over the lazy dog while the lobby read
 const DEADLINE_MS = (60 + members / 10 + rates.length * (seconds + drainSeconds + 60)) * 1000;
 const here = (file: string): string => fileURLToPath(new URL(file, import.meta.url));
 const children: ChildProcess[] = [];
+/** The server processes: one, or one per node. */
+const servers: ChildProcess[] = [];
 const dataDir = mkdtempSync(join(tmpdir(), 'webim-fanout-'));
 const log = (line: string): boolean => process.stderr.write(`fanout ${transport}: ${line}\n`);
 const sleep = (ms: number): Promise<void> => new Promise((r) => setTimeout(r, ms));
@@ -76,6 +91,7 @@ const sleep = (ms: number): Promise<void> => new Promise((r) => setTimeout(r, ms
 function cleanup(): void {
   for (const c of children) if (c.exitCode === null && c.signalCode === null) c.kill('SIGKILL');
   rmSync(dataDir, { recursive: true, force: true });
+  void cluster?.drop();
 }
 
 const deadline = setTimeout(() => {
@@ -117,10 +133,20 @@ async function ask(server: ChildProcess, msg: ToServer, answer: FromServer['type
   return reply;
 }
 
-async function serverLoop(server: ChildProcess): Promise<{ cpuMs: number; busyMs: number; wallMs: number }> {
+async function oneLoop(server: ChildProcess): Promise<{ cpuMs: number; busyMs: number; wallMs: number }> {
   const m = await ask(server, { type: 'loop' }, 'loop');
   if (m.type !== 'loop') throw new Error('unreachable');
   return m;
+}
+
+/** The server's share of the window; with several nodes, their CPU and busy time added up. */
+async function serverLoop(server: ChildProcess): Promise<{ cpuMs: number; busyMs: number; wallMs: number }> {
+  const all = await Promise.all((servers.length > 0 ? servers : [server]).map(oneLoop));
+  return {
+    cpuMs: all.reduce((a, m) => a + m.cpuMs, 0),
+    busyMs: all.reduce((a, m) => a + m.busyMs, 0),
+    wallMs: Math.max(...all.map((m) => m.wallMs)),
+  };
 }
 
 /** CPU ms all cores of the machine have been busy since boot (/proc/stat counts in USER_HZ, 100 a second). */
@@ -135,7 +161,7 @@ function tell(workers: readonly ChildProcess[], msg: ToWorker): void {
 }
 
 /** Opens the members, logs them in, and waits until every presence frame they caused has arrived. */
-async function setUp(port: number): Promise<ChildProcess[]> {
+async function setUp(ports: readonly number[]): Promise<ChildProcess[]> {
   const workers = Array.from({ length: Math.min(procs, members) }, () => {
     // NODE_ENV=production turns off sockjs-client's debug calls, which cost per frame even when silent.
     // Profiled workers write their .cpuprofile on exit: main lets them leave on their own at the end.
@@ -150,7 +176,7 @@ async function setUp(port: number): Promise<ChildProcess[]> {
   let first = 0;
   const logins = workers.map((w, i) => {
     const count = Math.floor(members / workers.length) + (i < members % workers.length ? 1 : 0);
-    const start: ToWorker = { type: 'start', port, transport, prefix: 'm', first, count, address: `127.0.0.${2 + i}`, concurrency };
+    const start: ToWorker = { type: 'start', port: ports[i % ports.length] as number, transport, prefix: 'm', first, count, address: `127.0.0.${2 + i}`, concurrency };
     first += count;
     w.on('message', (m: FromWorker) => {
       if (m.type !== 'progress') return;
@@ -233,19 +259,30 @@ async function runWindow(server: ChildProcess, workers: readonly ChildProcess[],
     log(p.type === 'profile' && p.error !== undefined ? `profile failed: ${p.error}` : `server profile in ${profileFile}`);
   }
   const benchCpuMs = (bench.user + bench.system) / 1000;
-  return summarize({ transport, members, rate, sentAt, acked: sender.acks - ackedBefore, reports, server: serverUse, machineCpuMs: machine, benchCpuMs, load1 });
+  return summarize({ transport: nodeCount > 1 ? `${transport}, ${nodeCount} nodes` : transport, members, rate, sentAt, acked: sender.acks - ackedBefore, reports, server: serverUse, machineCpuMs: machine, benchCpuMs, load1 });
 }
 
 async function main(): Promise<void> {
   if (profileDir !== undefined) mkdirSync(profileDir, { recursive: true });
-  const serverArgs = ['--host', '127.0.0.1', '--port', '0', '--data-dir', dataDir, '--log-level', 'warn',
+  const serverArgs = ['--host', '127.0.0.1', '--port', '0', '--log-level', 'warn',
     '--max-connections-per-ip', '1000000', '--rate-limit', '1000000', '--rate-burst', '1000000'];
-  const server = fork(here('./server-child.js'), serverArgs, { stdio: ['ignore', 'inherit', 'inherit', 'ipc'] });
-  children.push(server);
-  const ready = await once<FromServer>(server, (m) => m.type === 'ready', 'server start', 30_000);
-  if (ready.type !== 'ready') throw new Error('unreachable');
+  if (nodeCount > 1) {
+    cluster = await openCluster(values.postgres as string, values.redis as string);
+    serverArgs.push(...cluster.args);
+  }
+  const ports: number[] = [];
+  for (let i = 0; i < nodeCount; i++) {
+    const child = fork(here('./server-child.js'), [...serverArgs, '--data-dir', join(dataDir, `node${i}`)], { stdio: ['ignore', 'inherit', 'inherit', 'ipc'] });
+    children.push(child);
+    const up = await once<FromServer>(child, (m) => m.type === 'ready', 'server start', 30_000);
+    if (up.type !== 'ready') throw new Error('unreachable');
+    servers.push(child);
+    ports.push(up.port);
+  }
+  const server = servers[0] as ChildProcess;
+  const ready = { port: ports[0] as number };
   if (profileDir !== undefined) await ask(server, { type: 'profile-start' }, 'profile');
-  const workers = await setUp(ready.port);
+  const workers = await setUp(ports);
   if (profileDir !== undefined) await ask(server, { type: 'profile-stop', file: join(profileDir, `server-${transport}-${members}-logins.cpuprofile`) }, 'profile');
 
   // The sender logs in last, so it alone gets no presence storm; it is a lobby member like the others.
@@ -257,7 +294,8 @@ async function main(): Promise<void> {
   if (!values['rows-only']) {
     console.log(`## Room fan-out: ${transport}, ${members} members\n`);
     console.log(`- date: ${new Date().toISOString()}; node ${process.version}; ${cpus()[0]?.model ?? 'unknown CPU'} x ${cpus().length}`);
-    console.log(`- ${procs} client processes; one sender; ${seconds} s per window; SQLite store (default settings); missing: not there ${drainSeconds} s after the last send`);
+    const stores = nodeCount > 1 ? `${nodeCount} nodes sharing Redis and PostgreSQL, members alternating between them, sender on the first` : 'SQLite store (default settings)';
+    console.log(`- ${procs} client processes; one sender; ${seconds} s per window; ${stores}; missing: not there ${drainSeconds} s after the last send`);
     if (profileDir !== undefined) console.log('- profiled: the sampling profiler inflates server CPU, and the event loop reads as busy throughout');
     console.log(`\n${FANOUT_HEADER}`);
   }
@@ -278,8 +316,10 @@ async function main(): Promise<void> {
       resolve();
     });
   });
-  server.send({ type: 'stop' } satisfies ToServer);
+  for (const s of servers) s.send({ type: 'stop' } satisfies ToServer);
   await stopped;
+  await cluster?.drop();
+  cluster = undefined;
   await Promise.all(
     workers.map(
       (w) =>

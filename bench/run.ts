@@ -1,17 +1,20 @@
 /**
  * Every bench, one after another, each in a process (group) of its own so
  * that none inherits another's heap, sockets or stragglers; prints one
- * markdown report. `--quick` trims sizes so the whole run takes about five
- * minutes on the development machine; the full run takes about fifteen.
+ * markdown report, and the full run also writes it to BENCHMARKS.md at the
+ * top of the repository. The last step (compare-bench.ts) measures webim
+ * side by side with its peers (bench/peers/). `--quick` trims sizes (and
+ * runs webim's own fan-out over WebSocket only) to stay under 6 minutes.
  *
- *   npm run bench             # full
- *   npm run bench -- --quick  # smaller store and long-poll runs, shorter fan-out windows
+ *   npm run bench             # full, writes BENCHMARKS.md
+ *   npm run bench -- --quick  # smaller runs, printed only
  *
  * Each step has a time limit, and the run as a whole a deadline (6 and 30
  * minutes): a step that overruns is killed with its children and reported
  * as such, and steps that no longer fit are skipped.
  */
 import { execFileSync, spawn } from 'node:child_process';
+import { writeFileSync } from 'node:fs';
 import { cpus, loadavg, totalmem } from 'node:os';
 import { performance } from 'node:perf_hooks';
 import { fileURLToPath } from 'node:url';
@@ -28,6 +31,8 @@ interface Step {
   limitMs: number;
   /** Time kept back for this step while earlier ones run, so that one slow step cannot crowd out the rest. */
   reserveMs: number;
+  /** Pass the time it may take as `--budget SECONDS` (less a margin for printing and cleanup). */
+  budget?: boolean;
 }
 
 interface Outcome {
@@ -38,7 +43,8 @@ interface Outcome {
   load: number;
 }
 
-const FANOUT_TRANSPORTS = ['ws', 'sockjs', 'sockjs-xhr-streaming'] as const;
+// Quick: WebSocket only; the peer comparison's mixed room covers SockJS and Comet briefly.
+const FANOUT_TRANSPORTS = quick ? (['ws'] as const) : (['ws', 'sockjs', 'sockjs-xhr-streaming'] as const);
 const seconds = quick ? 5 : 15;
 const drain = quick ? 15 : 30;
 const STEPS: Step[] = [
@@ -50,10 +56,35 @@ const STEPS: Step[] = [
     limitMs: (quick ? 150 : 360) * 1000,
     reserveMs: (quick ? 60 : 120) * 1000,
   })),
+  // Issue 9: the lobby spread over two nodes sharing Redis and PostgreSQL (half the members on each, the sender on one).
+  // Full runs only: --quick keeps its 6 minutes.
+  ...(quick ? [] : [{
+    title: 'fanout ws 2 nodes',
+    script: 'fanout-bench.js',
+    args: ['--transport', 'ws', '--nodes', '2', '--members', '1000', '--rate', '10,100', '--seconds', String(seconds), '--drain', String(drain), '--rows-only'],
+    limitMs: 360_000,
+    reserveMs: 120_000,
+  }]),
   { title: 'long-poll', script: 'longpoll-bench.js', args: ['--polls', quick ? '2000' : '10000'], limitMs: 200_000, reserveMs: (quick ? 30 : 90) * 1000 },
+  // Its own budget (seconds) keeps it inside the limit, so that it prints what it measured instead of being killed.
+  { title: 'peers', script: 'compare-bench.js', args: quick ? ['--quick'] : [], limitMs: (quick ? 330 : 1500) * 1000, reserveMs: (quick ? 150 : 720) * 1000, budget: true },
 ];
 // Under the 6 and 30 minutes asked for, with room for `npm run build` before it.
 const DEADLINE_MS = (quick ? 330 : 1740) * 1000;
+
+const REPRODUCE = [
+  '<!-- written by `npm run bench` (bench/run.ts); edit the bench, not this file -->',
+  '',
+  'To reproduce on a quiet machine with Node.js 20 and `taskset` (util-linux):',
+  '',
+  '```sh',
+  'npm install',
+  'npm run bench                 # everything below, under 30 minutes; rewrites this file',
+  'npm run bench -- --quick      # smaller sizes, under 6 minutes, printed only',
+  'npm run build && node dist/bench/compare-bench.js [--quick] [--servers ws,webim,socket.io,sockjs] [--only ws,poll,mixed]',
+  '```',
+  '',
+].join('\n');
 
 const started = performance.now();
 let current: number | undefined;
@@ -79,7 +110,8 @@ function runStep(step: Step, limitMs: number): Promise<Outcome> {
   const t0 = performance.now();
   return new Promise((resolve) => {
     const script = fileURLToPath(new URL(`./${step.script}`, import.meta.url));
-    const child = spawn(process.execPath, [script, ...step.args], { detached: true, stdio: ['ignore', 'pipe', 'pipe'] });
+    const args = step.budget ? [...step.args, '--budget', String(Math.floor(limitMs / 1000) - 30)] : step.args;
+    const child = spawn(process.execPath, [script, ...args], { detached: true, stdio: ['ignore', 'pipe', 'pipe'] });
     current = child.pid;
     const out: Buffer[] = [];
     let note: string | undefined;
@@ -160,7 +192,7 @@ async function main(): Promise<void> {
   );
   const rows: string[] = [];
   const notes: string[] = [];
-  for (const t of FANOUT_TRANSPORTS) {
+  for (const t of [...FANOUT_TRANSPORTS, 'ws 2 nodes']) {
     const o = outcomes.get(`fanout ${t}`);
     if (!o) continue;
     rows.push(...o.stdout.split('\n').filter((l) => l.startsWith('| ')));
@@ -170,8 +202,15 @@ async function main(): Promise<void> {
 
   const lp = outcomes.get('long-poll');
   report.push('## Held long-polls', '', `_${lp ? status(lp) : 'not run'}_`, '', nested(lp?.stdout ?? ''), '');
+  const peers = outcomes.get('peers');
+  report.push('## Side by side with peers', '', `_${peers ? status(peers) : 'not run'}_`, '', nested(peers?.stdout ?? ''), '');
   report.push(`Total: ${((performance.now() - started) / 1000).toFixed(0)} s.`);
   console.log(report.join('\n'));
+  if (!quick) {
+    const file = fileURLToPath(new URL('../../BENCHMARKS.md', import.meta.url));
+    writeFileSync(file, `${REPRODUCE}\n${report.join('\n')}\n`);
+    process.stderr.write(`bench: written to ${file}\n`);
+  }
   const failed = [...outcomes.values()].some((o) => o.code !== 0);
   if (failed) process.exitCode = 1;
 }

@@ -7,6 +7,7 @@
  *   webim help [--markdown]     list every flag of `start` (the README table)
  *   webim help nginx-config --markdown  the README table of nginx-config's flags
  */
+import { StartupError } from '../src/errors.js';
 import { ConfigError, parseConfig, settingsMarkdown, settings, envName, type SettingTable } from '../src/config.js';
 import { flashSettings, parseFlashConfig } from '../src/flash-config.js';
 import { nginxConfig, nginxSettings, parseNginxConfig } from '../src/nginx-config.js';
@@ -46,7 +47,7 @@ async function start(argv: string[]): Promise<void> {
   const { createServer } = await import('../src/server.js');
   const server = await createServer(config);
   const addr = await server.listen();
-  server.app.log.info({ ...addr, store: config.store, dataDir: config.dataDir }, 'webim is ready');
+  server.app.log.info({ ...addr, store: server.store.kind, dataDir: config.dataDir }, 'webim is ready');
   let stopping = false;
   const stop = (signal: string) => {
     if (stopping) return;
@@ -119,6 +120,10 @@ main(process.argv.slice(2)).catch((err: unknown) => {
   if (err instanceof ConfigError) {
     console.error(`webim: ${err.message}\n\n${usage()}`);
     process.exit(2);
+  }
+  if (err instanceof StartupError) {
+    console.error(`webim: ${err.message}`);
+    process.exit(1);
   }
   console.error(err);
   process.exit(1);

@@ -51,6 +51,7 @@ export const settings = {
   dataDir: str('data-dir', './data', 'directory of the embedded store and the token secret'),
   store: choice('store', 'sqlite', ['sqlite', 'memory'] as const, 'history store: `sqlite` (embedded, durable) or `memory` (lost on restart)'),
   fsync: bool('fsync', false, 'SQLite `synchronous=FULL`: acked messages survive power loss too, not only a killed process'),
+  database: str('database', '', 'PostgreSQL URL of a history store several nodes share (`postgres://user@host:5432/webim`; a password is better in `PGPASSWORD`); when set, history is kept there whatever `--store` says'),
   allowedOrigins: list('allowed-origins', 'comma-separated browser origins allowed to connect; default: the server\'s own origin'),
   publicUrl: str('public-url', '', 'the URL users reach the server at, when it sits behind a proxy (for the default origin check)'),
   trustProxy: list('trust-proxy', 'comma-separated addresses or CIDR ranges of reverse proxies (`127.0.0.1`, `10.0.0.0/8`, `loopback`) whose `X-Forwarded-For` and `X-Forwarded-Proto` are believed, for per-IP limits and the origin check', {
@@ -76,11 +77,23 @@ export const settings = {
   headerTimeout: int('header-timeout', 10000, 'ms a client has to send complete HTTP request headers', 100),
   replayLimit: int('replay-limit', 200, 'messages per channel replayed on resume before `recovered: false`', 1),
   joinHistory: int('join-history', 50, 'recent messages sent with `joined`', 0, 100),
+  presenceLimit: int('presence-limit', 1000, 'users online (or online members of a room) up to which every login, logout, status change, join and leave is announced to all; above it those broadcasts stop and the lists in `login`/`joined` are capped (`online` gives the whole list); 0: no limit', 0),
   allowRoomCreate: bool('allow-room-create', true, 'whether `join` of an unknown room creates it'),
   tokenSecret: str('token-secret', '', 'secret that signs login tokens; default: a random one kept in the data directory'),
   tokenTtl: int('token-ttl', 2592000, 'seconds a login token stays valid', 60),
+  guestLogin: bool('guest-login', true, 'whether a login without a token (a guest who picks a name) is taken; off: only tokens signed with the secret log in (`unauthorized` otherwise)'),
   logLevel: choice('log-level', 'info', ['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent'] as const, 'log level (pino)'),
   shutdownGrace: int('shutdown-grace', 2000, 'ms SIGTERM waits for clients to receive `bye` before closing', 0),
+  redis: {
+    ...str('redis', '', 'Redis URL (`redis://host:6379/0`) of the bus between several nodes: messages, presence and kicks cross through it; empty: a single node'),
+    check: (url: string) => (url === '' || /^rediss?:\/\/\S+$/.test(url) ? undefined : 'expected redis://host:port or rediss://...'),
+  },
+  redisPrefix: {
+    ...str('redis-prefix', 'webim', 'prefix of every Redis key and channel of this cluster, so that two clusters can share one Redis'),
+    check: (p: string) => (/^[A-Za-z0-9_.-]{1,64}$/.test(p) ? undefined : 'use 1-64 letters, digits, _, . and -'),
+  },
+  nodeHeartbeat: int('node-heartbeat', 5000, 'ms between a node\'s heartbeats in Redis (and its checks of the other nodes\' heartbeats)', 100),
+  nodeTimeout: int('node-timeout', 15000, 'ms after its last heartbeat that a node counts as dead: its users are reported offline and their names freed (within this plus --node-heartbeat)', 300),
   metrics: bool('metrics', true, 'serve Prometheus metrics at `/metrics` (counts only; keep it off the public side of the proxy)'),
   adminToken: {
     ...str('admin-token', '', 'token of the admin API under `/admin/api` (`Authorization: Bearer`); empty: the admin API is off'),

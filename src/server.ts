@@ -23,6 +23,7 @@ import { Admin } from './core/admin.js';
 import { Hub } from './core/hub.js';
 import { originCheck } from './origin.js';
 import { proxyTrust } from './proxy-trust.js';
+import { openBus } from './bus/bus.js';
 import { openStore } from './store/open.js';
 import type { HistoryStore } from './store/store.js';
 
@@ -53,7 +54,7 @@ export async function createServer(config: Config, storeOverride?: HistoryStore)
     // While closing, Comet clients must still reach their session to take its `bye`; /healthz says 503 itself.
     return503OnClosing: false,
   });
-  const store = storeOverride ?? openStore(config.store, { dataDir: config.dataDir, fsync: config.fsync });
+  const store = storeOverride ?? openStore(config.store, { dataDir: config.dataDir, fsync: config.fsync, database: config.database });
   await store.init();
   const tokens = new TokenService({
     secret: config.tokenSecret,
@@ -62,7 +63,7 @@ export async function createServer(config: Config, storeOverride?: HistoryStore)
     ttlSeconds: config.tokenTtl,
   });
   const registry = new UploadRegistry(resolve(config.dataDir, 'uploads'));
-  const hub = new Hub({ config, store, tokens, log: app.log, uploads: registry });
+  const hub = new Hub({ config, store, tokens, log: app.log, uploads: registry, bus: openBus(config, app.log) });
   await hub.start();
 
   let stopping = false;
@@ -142,6 +143,8 @@ export async function createServer(config: Config, storeOverride?: HistoryStore)
       hub.shutdown();
       // Each transport waits (up to shutdownGrace) for its `bye` frames to reach clients.
       await app.close();
+      // After the transports: the users' offline presence has gone out; then this node's records leave Redis.
+      await hub.cluster.close();
       await store.close();
     })();
     return closing;

@@ -1,6 +1,9 @@
 import type { FastifyRequest } from 'fastify';
 import t from 'tap';
+import WebSocket from 'ws';
 import { originCheck } from '../src/origin.js';
+import { raw } from './helpers/comet-raw.js';
+import { startServer } from './helpers/server.js';
 
 function req(host: string | undefined, protocol: 'http' | 'https' = 'http'): FastifyRequest {
   const headers: Record<string, string> = {};
@@ -65,4 +68,59 @@ t.test('behind a proxy the public URL is the own origin, not the Host header', a
 
 t.test('a public URL that is not a URL is refused when the check is built', async (tt) => {
   tt.throws(() => originCheck({ allowedOrigins: [], publicUrl: 'not a url' }));
+});
+
+/** Status of a WebSocket upgrade: 101 when taken (the socket is closed at once), else the refusal's status. */
+function upgradeStatus(url: string, origin?: string): Promise<number> {
+  return new Promise((resolve, reject) => {
+    const ws = new WebSocket(url, origin === undefined ? {} : { origin });
+    ws.once('open', () => {
+      ws.terminate();
+      resolve(101);
+    });
+    ws.once('unexpected-response', (_req, res) => {
+      res.resume();
+      resolve(res.statusCode ?? 0);
+    });
+    ws.once('error', reject);
+  });
+}
+
+/**
+ * The check end to end, one regression test over every transport (their own
+ * test files look closer at each): a foreign origin, and `null` (a sandboxed
+ * or file: page), are refused everywhere; the configured one, the server's
+ * own and none at all get in.
+ */
+t.test('every transport refuses a foreign origin and lets the allowed, own and missing ones in', async (tt) => {
+  const allowed = 'https://chat.example.org';
+  const s = await startServer({ allowedOrigins: [allowed], pollTimeout: 300, sessionTimeout: 60000 });
+  tt.teardown(() => s.close());
+  const ws = s.url.replace(/^http/, 'ws');
+  const sid = ((await raw(s.url, 'open', { method: 'POST' })).body as { sid: string }).sid;
+  let sessions = 0;
+  // A fresh SockJS session each time: a second xhr on one session is a poll, held until the next heartbeat.
+  const sockjsSession = () => `${s.url}/sockjs/000/origin${++sessions}`;
+  const cases: Array<[string, (origin: string | undefined) => Promise<{ status: number; body?: unknown }>]> = [
+    ['WebSocket upgrade /ws', async (o) => ({ status: await upgradeStatus(`${ws}/ws`, o) })],
+    ['Comet open', async (o) => raw(s.url, 'open', { method: 'POST', headers: o === undefined ? {} : { origin: o } })],
+    ['Comet poll', async (o) => raw(s.url, 'poll', { query: { sid, ack: '0' }, headers: o === undefined ? {} : { origin: o } })],
+    ['Comet send', async (o) => raw(s.url, 'send', { method: 'POST', query: { sid }, type: 'application/json', body: '[{"cmd":"ping"}]', headers: o === undefined ? {} : { origin: o } })],
+    ['SockJS info', async (o) => ({ status: (await fetch(`${s.url}/sockjs/info`, { headers: o === undefined ? {} : { origin: o } })).status })],
+    ['SockJS xhr', async (o) => ({ status: (await fetch(`${sockjsSession()}/xhr`, { method: 'POST', headers: o === undefined ? {} : { origin: o } })).status })],
+    ['SockJS websocket', async (o) => ({ status: await upgradeStatus(`${ws}/sockjs/websocket`, o) })],
+  ];
+  for (const [what, attempt] of cases) {
+    for (const foreign of ['https://evil.example.com', 'null', `${s.url}.evil.example`, 'https://chat.example.org.evil.example']) {
+      const r = await attempt(foreign);
+      tt.equal(r.status, 403, `${what} from ${foreign}: 403`);
+      if (what.startsWith('Comet')) tt.same(r.body, { error: 'forbidden' }, `${what} from ${foreign}: {"error":"forbidden"}`);
+    }
+    for (const ok of [allowed, s.url, undefined]) {
+      const r = await attempt(ok);
+      tt.ok([101, 200, 204].includes(r.status), `${what} from ${ok ?? 'no Origin'}: let in (HTTP ${r.status})`);
+    }
+  }
+  // Comet poll at last: it was held and answered, and the session survived every refused request.
+  tt.equal((await raw(s.url, 'poll', { query: { sid, ack: '0' } })).status, 200, 'the Comet session is still valid');
 });

@@ -1,7 +1,8 @@
+import { createHmac } from 'node:crypto';
 import { existsSync, mkdtempSync, readdirSync, readFileSync, rmSync, statSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { SignJWT } from 'jose';
+import { generateKeyPair, SignJWT } from 'jose';
 import t, { type Test } from 'tap';
 import { TokenService } from '../src/auth/tokens.js';
 
@@ -70,7 +71,7 @@ t.test('expired tokens are refused, within the clock skew allowance they pass', 
   tt.equal(await s.verify(await craft(claims, { sub: 'alice' })), undefined, 'no exp at all');
   tt.equal(await s.verify(await craft(claims, { exp: nowS() + 60 })), undefined, 'no sub');
   tt.equal(await s.verify(await craft({ name: 5, avatar: 'cat' }, { sub: 'alice', exp: nowS() + 60 })), undefined, 'name not a string');
-  tt.equal(await s.verify(await craft({ name: 'Alice' }, { sub: 'alice', exp: nowS() + 60 })), undefined, 'no avatar');
+  tt.same(await s.verify(await craft({ name: 'Alice' }, { sub: 'alice', exp: nowS() + 60 })), { id: 'alice', name: 'Alice' }, 'no avatar: optional');
 });
 
 t.test('ttl sets the expiry of signed tokens', async (tt) => {
@@ -110,4 +111,78 @@ t.test('persist:false and a configured secret write nothing', async (tt) => {
   const c = new TokenService({ secret: SECRET, dataDir: dir, persist: true, ttlSeconds: 3600 });
   tt.same(readdirSync(dir), [], 'a configured secret is not written either');
   tt.same(await service().verify(await c.sign(alice)), alice, 'same configured secret, same tokens');
+});
+
+/** A token as a host application would build it, with every registered claim under the test's control. */
+function hostToken(payload: Record<string, unknown>, key = SECRET, alg = 'HS256'): Promise<string> {
+  return new SignJWT(payload).setProtectedHeader({ alg }).sign(new TextEncoder().encode(key));
+}
+
+t.test('a host application\'s token: only sub and exp are required, name and avatar are optional', async (tt) => {
+  const s = service();
+  const exp = nowS() + 300;
+  tt.same(await s.verify(await hostToken({ sub: 'u-1001', exp })), { id: 'u-1001' }, 'sub and exp alone');
+  tt.same(await s.verify(await hostToken({ sub: 'u-1001', exp, name: '  Ada  ' })), { id: 'u-1001', name: 'Ada' }, 'name trimmed as a login name is');
+  tt.same(await s.verify(await hostToken({ sub: 'u-1001', exp, avatar: 'https://cdn.example.com/a.png' })), { id: 'u-1001', avatar: 'https://cdn.example.com/a.png' });
+  tt.same(await s.verify(await hostToken({ sub: 'Ünïcode-ид', exp, name: 'Ünï', avatar: 'owl', role: 'ignored' })), { id: 'Ünïcode-ид', name: 'Ünï', avatar: 'owl' }, 'unknown claims are ignored');
+  tt.equal(await s.verify(await hostToken({ sub: 'u-1001' })), undefined, 'no exp: refused (a token must end)');
+  tt.equal(await s.verify(await hostToken({ exp })), undefined, 'no sub');
+  tt.equal(await s.verify(await hostToken({ sub: 'u-1001', exp: String(exp) })), undefined, 'exp not a number');
+});
+
+t.test('claims the protocol cannot carry are refused, not repaired', async (tt) => {
+  const s = service();
+  const exp = nowS() + 300;
+  for (const sub of ['', 'a:b', 'a b', 'tab\there', 'nul\u0000', 'x'.repeat(513), '\ud800lone']) {
+    tt.equal(await s.verify(await hostToken({ sub, exp })), undefined, `sub ${JSON.stringify(sub).slice(0, 20)}`);
+  }
+  tt.equal(await s.verify(await hostToken({ sub: 42, exp })), undefined, 'sub not a string');
+  for (const name of ['', '   ', 'x'.repeat(33), 'bell\u0007', 7, null]) {
+    tt.equal(await s.verify(await hostToken({ sub: 'u1', exp, name })), undefined, `name ${JSON.stringify(name)}`);
+  }
+  for (const avatar of ['javascript:alert(1)', 'unicorn', 'ftp://x.example/a.png', 3]) {
+    tt.equal(await s.verify(await hostToken({ sub: 'u1', exp, avatar })), undefined, `avatar ${JSON.stringify(avatar)}`);
+  }
+});
+
+t.test('nbf and iat in the future beyond the clock tolerance are refused; within it they pass', async (tt) => {
+  const s = service();
+  const exp = nowS() + 3600;
+  tt.equal(await s.verify(await hostToken({ sub: 'u1', exp, nbf: nowS() + 120 })), undefined, 'nbf two minutes ahead');
+  tt.same(await s.verify(await hostToken({ sub: 'u1', exp, nbf: nowS() + 10 })), { id: 'u1' }, 'nbf ten seconds ahead: clock skew');
+  tt.same(await s.verify(await hostToken({ sub: 'u1', exp, nbf: nowS() - 10 })), { id: 'u1' }, 'nbf passed');
+  tt.equal(await s.verify(await hostToken({ sub: 'u1', exp, iat: nowS() + 120 })), undefined, 'iat two minutes ahead');
+  tt.same(await s.verify(await hostToken({ sub: 'u1', exp, iat: nowS() + 10 })), { id: 'u1' }, 'iat ten seconds ahead: clock skew');
+  tt.equal(await s.verify(await hostToken({ sub: 'u1', exp, iat: 'yesterday' })), undefined, 'iat not a number');
+  tt.equal(await s.verify(await hostToken({ sub: 'u1', exp: nowS() - 31 })), undefined, 'expired just beyond the 30 s tolerance');
+});
+
+t.test('only HS256 with the configured secret: none, RS256, HS384 and a wrong secret are refused', async (tt) => {
+  const s = service();
+  const payload = { sub: 'u1', exp: nowS() + 300 };
+  tt.same(await s.verify(await hostToken(payload)), { id: 'u1' }, 'the control: HS256, right secret');
+  tt.equal(await s.verify(await hostToken(payload, 'not the secret')), undefined, 'wrong secret');
+  tt.equal(await s.verify(await hostToken(payload, SECRET, 'HS384')), undefined, 'HS384 with the right secret');
+  const body = Buffer.from(JSON.stringify(payload)).toString('base64url');
+  for (const header of [{ alg: 'none' }, { alg: 'None' }, { alg: 'none', typ: 'JWT' }]) {
+    const unsigned = `${Buffer.from(JSON.stringify(header)).toString('base64url')}.${body}.`;
+    tt.equal(await s.verify(unsigned), undefined, `unsigned, alg ${header.alg}`);
+  }
+  const { privateKey } = await generateKeyPair('RS256');
+  const rs = await new SignJWT(payload).setProtectedHeader({ alg: 'RS256' }).sign(privateKey);
+  tt.equal(await s.verify(rs), undefined, 'RS256 signed by another key pair');
+  // The classic confusion: an HS256 signature made with the secret, under a header that says RS256.
+  const hs = await hostToken(payload);
+  const [, p, sig] = hs.split('.') as [string, string, string];
+  tt.equal(await s.verify(`${Buffer.from('{"alg":"RS256"}').toString('base64url')}.${p}.${sig}`), undefined, 'header swapped to RS256');
+  // Signed by hand: jose itself refuses to sign a critical extension it does not know.
+  const critInput = `${Buffer.from(JSON.stringify({ alg: 'HS256', crit: ['x-webim'], 'x-webim': 1 })).toString('base64url')}.${body}`;
+  const crit = `${critInput}.${createHmac('sha256', SECRET).update(critInput).digest('base64url')}`;
+  const plainInput = `${Buffer.from(JSON.stringify({ alg: 'HS256' })).toString('base64url')}.${body}`;
+  const plain = `${plainInput}.${createHmac('sha256', SECRET).update(plainInput).digest('base64url')}`;
+  tt.same(await s.verify(plain), { id: 'u1' }, 'the control: signed by hand the same way, without crit');
+  tt.equal(await s.verify(crit), undefined, 'a critical header extension webim does not know');
+  for (const junk of ['..', 'e30.e30.', '%%%.%%%.%%%', 'eyJhbGciOiJIUzI1NiJ9.bm90IGpzb24.c2ln', ' '.repeat(100)]) {
+    tt.equal(await s.verify(junk), undefined, `malformed ${JSON.stringify(junk).slice(0, 24)}`);
+  }
 });

@@ -9,7 +9,7 @@
 import { randomBytes } from 'node:crypto';
 import type { FastifyInstance, FastifyReply, FastifyRequest } from 'fastify';
 import { LRUCache } from 'lru-cache';
-import type { Transport, TransportHandler, TransportHost } from './transport.js';
+import { reserialize, type Transport, type TransportHandler, type TransportHost } from './transport.js';
 
 const CALLBACK = /^[A-Za-z_$][A-Za-z0-9_$]{0,63}(\.[A-Za-z_$][A-Za-z0-9_$]{0,63}){0,3}$/;
 const SID = /^[A-Za-z0-9_-]{22}$/;
@@ -234,7 +234,7 @@ class CometSession implements Transport {
       if (!batch || !this.handler) continue;
       for (const m of batch) {
         if (this.ended) return;
-        this.handler.message(JSON.stringify(m));
+        this.handler.message(reserialize(m));
       }
     }
   }

@@ -33,7 +33,8 @@ import fp from 'fastify-plugin';
 import sockjs from 'sockjs';
 import type { Connection, ServerOptions } from 'sockjs';
 import type { ForwardedRequest, ProxyTrust } from '../src/proxy-trust.js';
-import type { Transport, TransportHost } from './transport.js';
+import { type BatchableSession, flushNow, memoizeQuote, queueFrame } from './sockjs-batch.js';
+import { reserialize, type Transport, type TransportHost } from './transport.js';
 
 /** sockjs-node's readyState of an open session (transport.js). */
 const OPEN = 1;
@@ -77,7 +78,7 @@ export interface SockJSOptions {
  * neither; every field is optional so another version degrades to 0 and to
  * waiting for its own timers.
  */
-interface SessionInternals {
+interface SessionInternals extends BatchableSession {
   send_buffer?: string[];
   recv?: {
     response?: { writableLength?: number; socket?: Duplex | null } | null;
@@ -109,7 +110,7 @@ class SockJSTransport implements Transport {
 
   send(frame: string): void {
     if (this.conn.readyState !== OPEN) return;
-    this.conn.write(frame);
+    if (!queueFrame(internals(this.conn), frame)) this.conn.write(frame);
     const buffer = internals(this.conn)?.send_buffer;
     if (buffer !== undefined && buffer === this.counted) this.queued += frame.length;
   }
@@ -117,6 +118,8 @@ class SockJSTransport implements Transport {
   close(code: number, reason: string): void {
     // The raw WebSocket endpoint hands the code to faye-websocket, which throws (into the core) for any but 1000 and
     // 3000-4999, the browser API's rule; the `bye` sent just before already says why.
+    // sockjs writes its close frame straight out: what this tick queued (the `bye`) goes first.
+    flushNow(internals(this.conn));
     const usable = this.conn.protocol !== 'websocket-raw' || code === 1000 || (code >= 3000 && code <= 4999);
     // @types/sockjs types the code as a string, but sockjs writes it into the close frame as given and clients expect a number.
     (this.conn as unknown as { close(code: number, reason: string): boolean }).close(usable ? code : 1000, reason);
@@ -217,6 +220,7 @@ async function sockjsTransport(app: FastifyInstance, opts: SockJSOptions): Promi
     log: (severity, line) => log.debug({ severity }, line),
   };
   const sjs = sockjs.createServer(serverOptions);
+  memoizeQuote();
   const clientAddress = (req: ForwardedRequest): string => opts.trust?.clientAddress(req) ?? req.socket?.remoteAddress ?? '';
   const protocolOf = (req: IncomingMessage): 'http' | 'https' => opts.trust?.protocol(req) ?? ((req.socket as TLSSocket).encrypted ? 'https' : 'http');
 
@@ -233,7 +237,7 @@ async function sockjsTransport(app: FastifyInstance, opts: SockJSOptions): Promi
     const handler = opts.host.attach(new SockJSTransport(conn, ip), { ip, userAgent: conn.headers['user-agent'] });
     conn.on('data', (message: unknown) => {
       // sockjs-client sends strings; a hand-made frame element that is other JSON goes to the core re-serialized, to be judged there.
-      handler.message(typeof message === 'string' ? message : JSON.stringify(message));
+      handler.message(typeof message === 'string' ? message : reserialize(message));
     });
     conn.on('close', () => {
       if (sid !== undefined) sessions.delete(sid);

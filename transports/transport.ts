@@ -59,3 +59,19 @@ export interface ConnectionInfo {
   origin?: string;
   userAgent?: string;
 }
+
+/**
+ * A message that a transport received already parsed (an element of a
+ * Comet send array or a SockJS send body), back to text for the core.
+ * Parsed JSON has no cycles, so JSON.stringify throws only on nesting too
+ * deep for V8's stack (~10,000 arrays fit in 64 KiB): the core gets a
+ * non-object instead, answers it with `bad_request`, and the messages
+ * after it in the same body still go through.
+ */
+export function reserialize(message: unknown): string {
+  try {
+    return JSON.stringify(message);
+  } catch {
+    return 'null';
+  }
+}

@@ -4,11 +4,14 @@
  * the upgrade, adapts each socket to the Transport interface and leaves
  * everything else to the core.
  */
+import type { ServerResponse } from 'node:http';
+import type { Socket } from 'node:net';
 import websocket from '@fastify/websocket';
 import type { FastifyInstance, FastifyReply, FastifyRequest } from 'fastify';
 import fp from 'fastify-plugin';
 import { WebSocket, type RawData } from 'ws';
 import type { Transport, TransportHost } from './transport.js';
+import { writeText } from './ws-writer.js';
 
 /** How long a closing socket may take to finish its close handshake before it is cut. */
 const CLOSE_GRACE_MS = 5000;
@@ -32,7 +35,7 @@ class WebSocketTransport implements Transport {
   ) {}
 
   send(frame: string): void {
-    if (this.ws.readyState === WebSocket.OPEN) this.ws.send(frame);
+    if (this.ws.readyState === WebSocket.OPEN) writeText(this.ws, frame);
   }
 
   close(code: number, reason: string): void {
@@ -57,6 +60,22 @@ function text(data: RawData): string {
   return Buffer.from(data).toString('utf8');
 }
 
+/**
+ * Lets go of the upgrade request for the connection's lifetime (issue 8:
+ * about 3 KiB of an idle connection's heap). @fastify/websocket's error
+ * listener closes over the Fastify request and reply, and the TCP socket
+ * still points at the ServerResponse it was assigned for the upgrade, which
+ * holds the IncomingMessage with its headers; webim reads all it needs from
+ * the request before this (address, origin) and has its own error listener.
+ */
+function forgetUpgrade(socket: WebSocket, req: FastifyRequest): void {
+  socket.removeAllListeners('error');
+  // Absent when the request is not a real HTTP one (@fastify/websocket's injectWS).
+  const raw = req.raw.socket as (Socket & { _httpMessage?: ServerResponse | null }) | undefined;
+  // Node's ServerResponse.detachSocket clears the socket's `_httpMessage`; undocumented but stable since Node 0.x.
+  if (raw) raw._httpMessage?.detachSocket(raw);
+}
+
 async function websocketTransport(app: FastifyInstance, opts: WebSocketOptions): Promise<void> {
   await app.register(websocket, {
     options: { maxPayload: opts.maxPayload, perMessageDeflate: false, clientTracking: false },
@@ -68,6 +87,18 @@ async function websocketTransport(app: FastifyInstance, opts: WebSocketOptions):
       await reply.code(403).send({ error: 'forbidden', message: 'origin not allowed' });
     }
   };
+
+  // @fastify/websocket completes the handshake on every route, then closes a socket whose route has no WebSocket
+  // handler: refuse those upgrades before the 101, as SockJS refuses its unknown paths.
+  const wsRoutes = new Set<string>();
+  app.addHook('onRoute', (route) => {
+    if (route.websocket === true || route.wsHandler !== undefined) wsRoutes.add(route.url);
+  });
+  app.addHook('onRequest', async (req, reply) => {
+    if ((req.headers.upgrade ?? '').toLowerCase() !== 'websocket') return;
+    if (req.routeOptions.url !== undefined && wsRoutes.has(req.routeOptions.url)) return;
+    await reply.code(404).header('Connection', 'close').send({ error: 'not_found', message: 'no WebSocket endpoint here' });
+  });
 
   const sockets = new Set<WebSocket>();
   app.addHook('preClose', async () => {
@@ -85,6 +116,7 @@ async function websocketTransport(app: FastifyInstance, opts: WebSocketOptions):
       origin: req.headers.origin,
       userAgent: req.headers['user-agent'],
     });
+    forgetUpgrade(socket, req);
     socket.on('message', (data) => {
       // Binary frames are not part of the protocol; read them as UTF-8 so the core answers bad_json.
       handler.message(text(data));

@@ -13,7 +13,8 @@
   var cidSeq = 0;
 
   Client.prototype._sendLogin = function () {
-    var msg = { cmd: 'login', name: this.creds.name }, k, any = false;
+    var msg = { cmd: 'login' }, k, any = false;
+    if (this.creds.name) msg.name = this.creds.name;
     if (this.creds.avatar) msg.avatar = this.creds.avatar;
     if (this.creds.token) msg.token = this.creds.token;
     for (k in this.cursors) if (hasOwn(this.cursors, k)) any = true;
@@ -128,8 +129,8 @@
     var self = this, cb = this.loginCb, retryable = /^(server_busy|internal|rate_limited)$/.test(msg.code);
     if (this.loggingIn && msg.ref === 'login') {
       this.loggingIn = false;
-      if (msg.code === 'unauthorized' && this.creds.token) {
-        this.creds.token = null; /* expired or from an old secret: log in by name again */
+      if (msg.code === 'unauthorized' && this.creds.token && this.creds.name && !this.creds.hostToken) {
+        this.creds.token = null; /* expired or from an old secret: log in by name again (never a site's user as a guest) */
         return this._sendLogin();
       }
       this.emit('error', msg);
@@ -152,12 +153,13 @@
 
   /* ---- Public API ---- */
 
-  Client.prototype.login = function (name, avatar, cb) {
+  /* `token`: one the host application signed (README, "Logging users in from your application"); `name` may then be null. */
+  Client.prototype.login = function (name, avatar, cb, token) {
     if (this.loggedIn || this.loggingIn) {
       if (cb) cb({ cmd: 'error', code: 'bad_request', message: 'already logged in', ref: 'login' });
       return this;
     }
-    this.creds = { name: name, avatar: avatar || null, token: null };
+    this.creds = { name: name || null, avatar: avatar || null, token: token || null, hostToken: !!token };
     this.loginCb = cb || null;
     if (this.transport && this.transport.opened) this._sendLogin();
     else this.connect();

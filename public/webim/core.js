@@ -4,6 +4,7 @@
  *   var im = new WebIM.Client({ url: '', transport: 'auto' });
  *   im.on('message', function (m) { ... });
  *   im.login('Alice', 'cat', function (err, answer) { ... });
+ *   // or, with a token your site signed: im.login(null, null, callback, token);
  *   im.send({ room: 'lobby' }, 'text', 'hi');
  *
  * Written in ES3 so that IE6-8 run it: JSON comes from window.JSON (the page

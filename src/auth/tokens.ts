@@ -2,7 +2,10 @@
  * Login tokens (PROTOCOL.md section 7): an HS256 JWT whose `sub` is the user
  * id and whose `name` and `avatar` are the profile. The server hands one out
  * at every login so that other tabs, devices and reconnects of the same
- * person can log in as that identity while it is online.
+ * person can log in as that identity while it is online. A host application
+ * that knows the secret issues its own (README, "Logging users in from your
+ * application"): only `sub` and `exp` are required there, the profile claims
+ * are optional.
  *
  * The secret is kept in the data directory so that tokens stay valid across
  * restarts, unless one is configured.
@@ -11,11 +14,22 @@ import { randomBytes } from 'node:crypto';
 import { mkdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { jwtVerify, SignJWT } from 'jose';
+import { isValidAvatar } from '../avatars.js';
+import { validName } from '../core/validate.js';
 import type { Sender } from '../types.js';
 
 const ALG = 'HS256';
 /** Clocks of the machines that issue and check tokens may disagree a little. */
 const CLOCK_TOLERANCE_S = 30;
+/** A user id as PROTOCOL.md section 3 has it (no `:`, no white space), and no control characters either: it ends up in logs and channel names. */
+const USER_ID = /^[^\s:\p{Cc}]{1,512}$/u;
+
+/** What a valid token proves: the user id, and the profile where the token carries one. */
+export interface TokenClaims {
+  id: string;
+  name?: string;
+  avatar?: string;
+}
 
 export interface TokenOptions {
   secret: string;
@@ -59,21 +73,42 @@ export class TokenService {
       .sign(this.key);
   }
 
-  /** The identity a token proves, or undefined for a bad, forged or expired one. */
-  async verify(token: string): Promise<Sender | undefined> {
+  /**
+   * The identity a token proves, or undefined for a bad, forged, expired or
+   * not yet valid one, and for one whose claims the protocol cannot carry
+   * (a `sub` that is no user id, a `name` or `avatar` a login would refuse).
+   */
+  async verify(token: string): Promise<TokenClaims | undefined> {
     if (token.length > 4096) return undefined;
+    let payload: Record<string, unknown>;
     try {
-      const { payload } = await jwtVerify(token, this.key, {
+      ({ payload } = await jwtVerify(token, this.key, {
         algorithms: [ALG],
         clockTolerance: CLOCK_TOLERANCE_S,
         requiredClaims: ['sub', 'exp'],
-      });
-      const { sub, name, avatar } = payload;
-      if (typeof sub !== 'string' || typeof name !== 'string' || typeof avatar !== 'string') return undefined;
-      return { id: sub, name, avatar };
+      }));
     } catch {
       // Any verification failure means the same thing to the client: unauthorized.
       return undefined;
     }
+    return claimsOf(payload);
   }
+}
+
+function claimsOf(payload: Record<string, unknown>): TokenClaims | undefined {
+  const { sub, name, avatar, iat } = payload;
+  if (typeof sub !== 'string' || !USER_ID.test(sub) || !sub.isWellFormed()) return undefined;
+  // jose checks `iat` only against a maximum age; a token issued in the future is a clock gone wrong or a forgery.
+  if (typeof iat === 'number' && iat > Date.now() / 1000 + CLOCK_TOLERANCE_S) return undefined;
+  const claims: TokenClaims = { id: sub };
+  if (name !== undefined) {
+    const valid = typeof name === 'string' && name.isWellFormed() ? validName(name) : undefined;
+    if (valid === undefined) return undefined;
+    claims.name = valid;
+  }
+  if (avatar !== undefined) {
+    if (typeof avatar !== 'string' || !isValidAvatar(avatar)) return undefined;
+    claims.avatar = avatar;
+  }
+  return claims;
 }

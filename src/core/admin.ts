@@ -90,6 +90,7 @@ export class Admin {
     const stored = await this.hub.store.ensureRoom(info);
     // A `join` may have created the room while we waited: the store then answers with that one, not ours.
     if (!sameRoom(stored, info)) throw new ProtocolError('conflict', `room "${name}" exists`);
+    this.hub.cluster.publish({ k: 'room', info: stored });
     return { ...this.hub.dir.addRoom(stored).info, online: 0 };
   }
 
@@ -99,6 +100,7 @@ export class Admin {
     const room = this.room(name);
     if (!(await this.hub.store.deleteRoom(name))) throw new ProtocolError('not_found', `no room "${name}"`);
     if (this.hub.dir.rooms.get(name) === room) this.hub.dir.rooms.delete(name);
+    this.hub.cluster.publish({ k: 'room-deleted', room: name });
     const frame = JSON.stringify({ cmd: 'left', room: name, reason: 'deleted' });
     const members = [...room.online];
     room.online.clear();
@@ -119,6 +121,7 @@ export class Admin {
   async addMember(name: string, id: string): Promise<{ room: string; user: string; online: boolean }> {
     const room = this.room(name);
     await this.hub.store.addMember(name, userId(id));
+    this.hub.cluster.memberChanged('add', name, id);
     const user = this.hub.dir.users.get(id);
     if (!user || this.hub.dir.rooms.get(name) !== room) return { room: name, user: id, online: false };
     if (!user.rooms.has(name)) {
@@ -133,6 +136,7 @@ export class Admin {
   async removeMember(name: string, id: string): Promise<{ room: string; user: string }> {
     const room = this.room(name);
     await this.hub.store.removeMember(name, userId(id));
+    this.hub.cluster.memberChanged('remove', name, id);
     const user = this.hub.dir.users.get(id);
     if (user && user.rooms.delete(name)) {
       room.online.delete(user);
@@ -159,6 +163,9 @@ export class Admin {
    */
   kick(id: string): { user: string; connections: number } {
     const user = this.hub.dir.users.get(userId(id));
+    // Online on another node: that node ends the connections (their count is not known here).
+    if (this.hub.cluster.remote.has(id)) this.hub.cluster.publish({ k: 'kick', user: id });
+    if (!user && this.hub.cluster.remote.has(id)) return { user: id, connections: 0 };
     if (!user) throw new ProtocolError('not_found', `"${id}" is not online`);
     const conns = [...user.conns];
     for (const c of conns) c.bye('kicked');

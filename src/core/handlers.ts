@@ -64,6 +64,7 @@ async function join(hub: Hub, conn: Connection, name: string): Promise<void> {
   if (!room) {
     if (!hub.config.allowRoomCreate) throw new ProtocolError('not_found', `no room "${name}"`);
     room = hub.dir.addRoom(await hub.store.ensureRoom({ name, title: name, membersOnly: false, createdAt: Date.now() }));
+    hub.cluster.publish({ k: 'room', info: room.info });
   }
   const joining = !user.rooms.has(name);
   if (joining) {
@@ -83,9 +84,16 @@ async function join(hub: Hub, conn: Connection, name: string): Promise<void> {
     ? (await hub.store.history(channel, undefined, hub.config.joinHistory)).messages
     : [];
   const last = history.length > 0 ? (history[history.length - 1]?.offset ?? 0) : 0;
-  const members = [...room.online].map((u) => u.info);
-  conn.release([JSON.stringify({ cmd: 'joined', room: name, members, history })], new Map([[channel, last]]));
-  if (joining) hub.dir.toRoom(room, hub.presence('join', user.info, name), conn);
+  if (hub.config.joinHistory > 0) hub.cluster.seed(channel, last);
+  const members = hub.presenceLimit.list(room.online, room.online.size, user);
+  if (members.total === undefined) hub.cluster.withRemote(members.users, name);
+  const partial = members.total === undefined ? {} : { membersTotal: members.total, membersPartial: true };
+  conn.release([JSON.stringify({ cmd: 'joined', room: name, members: members.users, ...partial, history })], new Map([[channel, last]]));
+  if (joining) {
+    const frame = hub.presence('join', user.info, name);
+    roomPresence(hub, room, user, frame, conn);
+    hub.cluster.membership('join', user, name, frame);
+  }
 }
 
 async function leave(hub: Hub, conn: Connection, name: string): Promise<void> {
@@ -100,9 +108,17 @@ async function leave(hub: Hub, conn: Connection, name: string): Promise<void> {
   conn.sendObject({ cmd: 'left', room: name });
   if (leaving) {
     const frame = hub.presence('leave', user.info, name);
-    hub.dir.toRoom(room, frame);
+    // Counted with the leaver, as the join was: one room size decides both.
+    if (hub.presenceLimit.full(room.online.size + 1)) hub.dir.toRoom(room, frame);
     hub.dir.toUser(user, frame, conn);
+    hub.cluster.membership('leave', user, name, frame);
   }
+}
+
+/** `presence join` to the room, or above --presence-limit only to the joiner's other connections. */
+function roomPresence(hub: Hub, room: RoomState, user: OnlineUser, frame: string, except: Connection): void {
+  if (hub.presenceLimit.full(room.online.size)) hub.dir.toRoom(room, frame, except);
+  else hub.dir.toUser(user, frame, except);
 }
 
 async function history(hub: Hub, conn: Connection, cmd: Extract<Command, { cmd: 'history' }>): Promise<void> {
@@ -124,6 +140,7 @@ function typing(hub: Hub, conn: Connection, to: Target): Handled {
   const frame = JSON.stringify({ cmd: 'typing', from: user.info, to });
   if ('room' in to) hub.dir.toRoom(memberRoom(hub, user, to), frame, user);
   else if (to.user !== user.info.id) hub.dir.toUser(hub.dir.users.get(to.user), frame);
+  hub.cluster.publish({ k: 'typing', from: user.info.id, to, frame });
   return undefined;
 }
 
@@ -140,16 +157,20 @@ export function handle(hub: Hub, conn: Connection, cmd: Command): Handled {
     case 'history':
       return history(hub, conn, cmd);
     case 'online': {
-      const users = cmd.room === undefined
+      const users = hub.cluster.withRemote(cmd.room === undefined
         ? hub.dir.onlineInfos()
-        : [...existingRoom(hub, cmd.room).online].map((u) => u.info);
+        : [...existingRoom(hub, cmd.room).online].map((u) => u.info), cmd.room);
       conn.sendObject(cmd.room === undefined ? { cmd: 'online', users } : { cmd: 'online', users, room: cmd.room });
       return undefined;
     }
     case 'status': {
       const user = me(conn);
       user.info = { ...user.info, status: cmd.status };
-      hub.dir.toAll(hub.presence('status', user.info));
+      const frame = hub.presence('status', user.info);
+      // Above --presence-limit only the user's own connections hear of it (others see it in `online`).
+      if (hub.presenceLimit.full(hub.dir.users.size)) hub.dir.toAll(frame);
+      else hub.dir.toUser(user, frame);
+      hub.cluster.status(user, frame);
       return undefined;
     }
     case 'typing':

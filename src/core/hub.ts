@@ -12,10 +12,14 @@ import { ProtocolError, StoreUnavailableError } from '../errors.js';
 import type { Log } from '../log.js';
 import type { AppendResult, HistoryStore } from '../store/store.js';
 import type { Frame, NewMessage, StoredMessage, UserInfo } from '../types.js';
+import type { Bus } from '../bus/bus.js';
+import { LocalBus } from '../bus/local.js';
+import { Cluster } from './cluster.js';
 import { Connection, type ConnectionOwner } from './connection.js';
 import { handle } from './handlers.js';
 import { Heartbeat } from './heartbeat.js';
 import { Directory } from './online.js';
+import { PresenceLimit } from './presence-limit.js';
 import { ChatStats } from './stats.js';
 import { decode, type Limits } from './validate.js';
 
@@ -30,6 +34,8 @@ export interface HubOptions {
   log: Log;
   /** Which image URLs the server issued; without one, any well-formed upload path passes. */
   uploads?: { issued(url: string): boolean };
+  /** What crosses to other nodes (src/bus/bus.ts); default: none, a single node. */
+  bus?: Bus;
 }
 
 export class Hub implements TransportHost, ConnectionOwner {
@@ -43,6 +49,10 @@ export class Hub implements TransportHost, ConnectionOwner {
   readonly uploads: { issued(url: string): boolean } | undefined;
   readonly limits: Limits;
   readonly sendBufferLimit: number;
+  /** Above `--presence-limit` users online, presence stops going to everyone (src/core/presence-limit.ts). */
+  readonly presenceLimit: PresenceLimit;
+  /** The other nodes: what goes on the bus, and the users online there (src/core/cluster.ts). */
+  readonly cluster: Cluster;
   private readonly ipCounts = new Map<string, number>();
   private readonly heartbeat: Heartbeat;
   private accepting = true;
@@ -55,6 +65,8 @@ export class Hub implements TransportHost, ConnectionOwner {
     this.uploads = opts.uploads;
     this.limits = { maxTextLength: opts.config.maxTextLength };
     this.sendBufferLimit = opts.config.sendBufferLimit;
+    this.presenceLimit = new PresenceLimit(opts.config.presenceLimit);
+    this.cluster = new Cluster(this, opts.bus ?? new LocalBus());
     this.heartbeat = new Heartbeat(this.conns, opts.config.heartbeatInterval, opts.config.heartbeatTimeout);
   }
 
@@ -62,6 +74,7 @@ export class Hub implements TransportHost, ConnectionOwner {
   async start(): Promise<void> {
     await this.store.ensureRoom({ name: 'lobby', title: 'Lobby', membersOnly: false, createdAt: Date.now() });
     for (const room of await this.store.listRooms()) this.dir.addRoom(room);
+    await this.cluster.start();
     this.heartbeat.start();
   }
 
@@ -198,8 +211,12 @@ export class Hub implements TransportHost, ConnectionOwner {
 
   /** Sends a stored message to every connection that should see it. */
   deliver(message: StoredMessage): void {
-    const frame = JSON.stringify({ cmd: 'message', ...message });
-    const { channel, offset } = message;
+    // Serialized once: the other nodes get this very frame over the bus.
+    this.cluster.stored(message.channel, message.offset, JSON.stringify({ cmd: 'message', ...message }));
+  }
+
+  /** Sends a stored message's frame to this node's connections that should see it, in offset order. */
+  deliverFrame(channel: string, offset: number, frame: string): void {
     const parsed = parseChannel(channel);
     if (!parsed) return;
     if (parsed.kind === 'room') {
@@ -245,7 +262,7 @@ export class Hub implements TransportHost, ConnectionOwner {
     if (user.conns.size > 0 || this.dir.users.get(user.info.id) !== user) return;
     this.dir.users.delete(user.info.id);
     for (const name of user.rooms) this.dir.rooms.get(name)?.online.delete(user);
-    this.dir.toAll(this.presence('offline', user.info));
+    this.cluster.offline(user, this.presenceLimit.full(this.dir.users.size));
   }
 
   /** Says `bye` with `reconnect: true` to everyone and stops taking connections. */

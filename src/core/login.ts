@@ -19,18 +19,26 @@ import type { Command } from './validate.js';
 
 type LoginCommand = Extract<Command, { cmd: 'login' }>;
 
-/** Who the login speaks for, and whether a token proved it (a proven identity may join its own online session). */
+/** A name for a token that carries none: the sub, cut to the 32 code points a name may have. */
+function nameFromId(id: string): string {
+  return [...id].slice(0, 32).join('');
+}
+
+/**
+ * Who the login speaks for, and whether a token proved it (a proven identity
+ * may join its own online session). A valid token always wins: its `sub` is
+ * the user, its profile claims come before the login's own `name` and
+ * `avatar`, which only fill in what the token leaves out.
+ */
 async function identify(hub: Hub, cmd: LoginCommand): Promise<{ who: Sender; proven: boolean }> {
   if (cmd.token !== undefined) {
     const claims = await hub.tokens.verify(cmd.token);
     if (!claims) throw new ProtocolError('unauthorized');
-    if (cmd.name === undefined || guestId(cmd.name) === claims.id) {
-      return {
-        who: { id: claims.id, name: cmd.name ?? claims.name, avatar: cmd.avatar ?? claims.avatar },
-        proven: true,
-      };
-    }
+    const { id } = claims;
+    const name = claims.name ?? cmd.name ?? nameFromId(id);
+    return { who: { id, name, avatar: claims.avatar ?? cmd.avatar ?? defaultAvatar(id) }, proven: true };
   }
+  if (!hub.config.guestLogin) throw new ProtocolError('unauthorized', 'this server takes no guest logins: log in through the site that sent you here');
   const name = cmd.name as string; // validate() requires a name when there is no token
   const id = guestId(name);
   return { who: { id, name, avatar: cmd.avatar ?? defaultAvatar(id) }, proven: false };
@@ -83,11 +91,18 @@ export async function login(hub: Hub, conn: Connection, cmd: LoginCommand): Prom
     const { who, proven } = await identify(hub, cmd);
     // `System` (the sender of admin notices) is taken for good; a token cannot claim it either.
     if (isReservedId(who.id)) throw new ProtocolError('name_taken', 'that name is reserved');
-    if (!proven && hub.dir.users.has(who.id)) throw new ProtocolError('name_taken');
+    if (!proven && hub.cluster.isOnline(who.id)) throw new ProtocolError('name_taken');
     const isNew = await hub.store.saveUser(who);
     if (isNew) await hub.store.addMember('lobby', who.id);
     const rooms = await hub.store.roomsOf(who.id);
-    if (!conn.isOpen) return;
+    // The cross-node claim (always granted on one node): atomic, so two nodes cannot both let one guest name in.
+    if (!hub.dir.users.has(who.id) && !(await hub.cluster.claim({ ...who, status: 'online' }, rooms, !proven))) {
+      throw new ProtocolError('name_taken');
+    }
+    if (!conn.isOpen) {
+      if (!hub.dir.users.has(who.id)) hub.cluster.bus.release(who.id);
+      return;
+    }
     // Re-checked: another login of this name may have finished while we awaited.
     if (!proven && hub.dir.users.has(who.id)) throw new ProtocolError('name_taken');
 
@@ -106,10 +121,14 @@ export async function login(hub: Hub, conn: Connection, cmd: LoginCommand): Prom
     conn.user = user;
     user.conns.add(conn);
     conn.held = [];
-    if (first) hub.dir.toAll(hub.presence('online', user.info), conn);
+    if (first) hub.cluster.online(user, conn, hub.presenceLimit.full(hub.dir.users.size));
     // The first login ever made the user a lobby member: say so, as an explicit `join` would.
     const lobby = hub.dir.rooms.get('lobby');
-    if (isNew && lobby && user.rooms.has('lobby')) hub.dir.toRoom(lobby, hub.presence('join', user.info, 'lobby'), user);
+    if (isNew && lobby && user.rooms.has('lobby')) {
+      const joinFrame = hub.presence('join', user.info, 'lobby');
+      if (hub.presenceLimit.full(lobby.online.size)) hub.dir.toRoom(lobby, joinFrame, user);
+      hub.cluster.membership('join', user, 'lobby', joinFrame);
+    }
 
     let replayed: [Replay, string];
     try {
@@ -121,12 +140,17 @@ export async function login(hub: Hub, conn: Connection, cmd: LoginCommand): Prom
       throw err;
     }
     const [{ frames, covered, recovered }, token] = replayed;
+    // Live messages of these channels continue after what the replay covered (matters with several nodes).
+    for (const [channel, last] of covered) hub.cluster.seed(channel, last);
+    const online = hub.presenceLimit.list(hub.dir.users.values(), hub.dir.users.size, user);
     const answer = JSON.stringify({
       cmd: 'login',
       user: user.info,
       token,
-      online: hub.dir.onlineInfos(),
-      rooms: hub.dir.roomList(),
+      online: online.total === undefined ? hub.cluster.withRemote(online.users) : online.users,
+      // Only above --presence-limit: the list is a sample (docs/choices.md, "Presence at scale").
+      ...(online.total === undefined ? {} : { onlineTotal: online.total, onlinePartial: true }),
+      rooms: hub.cluster.roomList(),
       joined: [...user.rooms],
       heartbeat: hub.config.heartbeatInterval,
       recovered,

@@ -41,6 +41,8 @@ export class ChatStats {
   framesOut = 0;
   /** Client messages refused by the per-connection rate limit. */
   rateLimited = 0;
+  /** Seconds the last event from another node took on the bus (publish to receipt, across clocks); 0 on one node. */
+  busLag = 0;
   readonly messagesIn: ReadonlyMap<CountedCmd, Cell> = cells(COUNTED_CMDS);
   readonly errors: ReadonlyMap<ErrorCode, Cell> = cells(Object.keys(ErrorCodes) as ErrorCode[]);
   private readonly unknownCmd = this.messagesIn.get('unknown') as Cell;

@@ -28,6 +28,13 @@ export interface Limits {
 const CONTROL = /[\p{Cc}\u2028\u2029]/u;
 const USER_ID = /^[^\s:]{1,512}$/u;
 const MAX_CURSORS = 1000;
+/**
+ * No command nests deeper than `login.resume.cursors` (3 levels). A deeper
+ * frame is refused before anything echoes it: `ping` sends `ts` back, and
+ * JSON.stringify of ~10,000 nested arrays (20 KB, under the size limit)
+ * overflows V8's stack, which would surface as `internal`.
+ */
+const MAX_DEPTH = 16;
 const IMAGE_URL = /^\/uploads\/[A-Za-z0-9_-]{8,64}\.(?:png|jpe?g|gif|webp)$/;
 
 function bad(field: string): never {
@@ -118,7 +125,20 @@ function positiveInt(frame: Frame, field: string): number | undefined {
   return v;
 }
 
+/** Whether `value` holds objects or arrays more than `max` levels deep; iterative, so any depth is safe to ask about. */
+export function nestedDeeper(value: unknown, max: number): boolean {
+  const stack: Array<[unknown, number]> = [[value, 0]];
+  while (stack.length > 0) {
+    const [v, depth] = stack.pop() as [unknown, number];
+    if (typeof v !== 'object' || v === null) continue;
+    if (depth >= max) return true;
+    for (const child of Object.values(v)) stack.push([child, depth + 1]);
+  }
+  return false;
+}
+
 export function decode(frame: Frame, limits: Limits): Command {
+  if (nestedDeeper(frame, MAX_DEPTH)) throw new ProtocolError('bad_request', `nested deeper than ${MAX_DEPTH} levels`);
   switch (frame.cmd) {
     case 'login': {
       const token = string(frame, 'token', true);

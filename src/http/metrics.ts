@@ -120,9 +120,12 @@ export function createMetrics(src: MetricsSources): Registry {
   stats.observeAppend = (seconds) => append.observe(seconds);
   new Gauge({
     name: 'webim_bus_lag_seconds',
-    help: 'Delay of the cross-node message bus; filled by the multi-node bus, 0 while webim runs as one node (no bus)',
+    help: 'Delay of the cross-node bus: publish to receipt of the last event from another node (clocks of two machines); 0 on one node',
     registers,
-  }).set(0);
+    collect() {
+      this.set(stats.busLag);
+    },
+  });
   // Process CPU, memory, event loop delay, GC: what tells a slow chat server from a busy one.
   collectDefaultMetrics({ register: registry });
   return registry;

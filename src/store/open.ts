@@ -1,4 +1,5 @@
 import { MemoryStore } from './memory.js';
+import { PostgresStore } from './postgres.js';
 import { SqliteStore } from './sqlite.js';
 import type { HistoryStore } from './store.js';
 
@@ -17,6 +18,8 @@ export interface OpenStoreOptions {
   dataDir: string;
   /** fsync every commit: survives power loss, not only a killed process. */
   fsync?: boolean;
+  /** A PostgreSQL URL (`--database`): when set, history goes there whatever the kind says. */
+  database?: string;
 }
 
 /**
@@ -24,6 +27,7 @@ export interface OpenStoreOptions {
  * that the caller decides when to touch the disk and how to report a failure.
  */
 export function openStore(kind: StoreKind, opts: OpenStoreOptions): HistoryStore {
+  if (opts.database) return new PostgresStore({ url: opts.database });
   switch (kind) {
     case 'memory':
       return new MemoryStore();

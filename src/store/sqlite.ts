@@ -33,7 +33,14 @@ interface SentEntry {
   state: 'pending' | 'committed' | 'failed';
 }
 
-const DEDUP_CACHE_SIZE = 50_000;
+/**
+ * The cache serves retries of recent sends and duplicates still pending
+ * (at most a batch or two); older retries find the row through the unique
+ * (sender, cid) index, which every new cid is looked up in anyway. At about
+ * 230 bytes an entry, 50,000 entries were 11 MiB of heap filled slowly over
+ * tens of minutes of chat (half the server's heap in `npm run soak`).
+ */
+const DEDUP_CACHE_SIZE = 5_000;
 /** Past this many cached channel heads, a committed state lets us drop them all (they reload lazily). */
 const HEADS_CACHE_SIZE = 100_000;
 
@@ -57,6 +64,8 @@ export class SqliteStore implements HistoryStore {
   private batch: Pending[] = [];
   /** setDelivered calls of the pending batch, merged per (user, channel): one upsert each. */
   private cursors = new Map<string, { userId: string; channel: string; offset: number }>();
+  /** Users whose saveUser is in the pending batch. */
+  private pendingUsers = new Set<string>();
   private flushTimer: NodeJS.Immediate | undefined;
   /** The last offset handed out per channel, pending ones included. */
   private readonly heads = new Map<string, number>();
@@ -215,6 +224,16 @@ export class SqliteStore implements HistoryStore {
   }
 
   saveUser(user: Sender): Promise<boolean> {
+    // A returning user whose profile is unchanged needs no write, so that
+    // login (and its replay) keeps working while the disk is full or
+    // read-only. Not while a save of this id is pending: the last one wins.
+    try {
+      const row = this.pendingUsers.has(user.id) ? undefined : this.statements().getUser.get(user.id);
+      if (row && row.name === user.name && row.avatar === user.avatar) return Promise.resolve(false);
+    } catch (err) {
+      return Promise.reject(unavailable(err));
+    }
+    this.pendingUsers.add(user.id);
     return this.write((st) => {
       const known = st.getUser.get(user.id) !== undefined;
       st.upsertUser.run(user.id, user.name, user.avatar);
@@ -316,6 +335,7 @@ export class SqliteStore implements HistoryStore {
     if (batch.length === 0 || !this.writeBatch) return;
     this.batch = [];
     this.cursors = new Map();
+    this.pendingUsers = new Set();
     let failure: StoreUnavailableError | undefined;
     try {
       this.writeBatch(batch);

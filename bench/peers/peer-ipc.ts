@@ -1,0 +1,71 @@
+/**
+ * The bench side of a peer server process: the same IPC messages as
+ * bench/server-child.ts (`mem`, `loop`, `stop` in; `ready`, `mem`, `loop`
+ * out), so the comparison bench measures webim and every peer the same
+ * way: RSS and heap after two forced collections, CPU from
+ * process.cpuUsage, event-loop busy time from eventLoopUtilization.
+ */
+import { type EventLoopUtilization, performance } from 'node:perf_hooks';
+import type { FromServer, ToServer } from '../server-child.js';
+
+/** The chat-equivalent protocol every peer speaks: JSON text messages. */
+export interface PeerCommand {
+  join?: string;
+  room?: string;
+  body?: string;
+}
+
+/** One message per broadcast, the same bytes to every member: `{"room":R,"body":B}`. */
+export function broadcastText(room: string, body: string): string {
+  return JSON.stringify({ room, body });
+}
+
+function sockets(): { sockets: number; timers: number } {
+  let sockets = 0;
+  let timers = 0;
+  for (const kind of process.getActiveResourcesInfo()) {
+    if (kind === 'TCPSocketWrap') sockets++;
+    else if (kind === 'Timeout') timers++;
+  }
+  return { sockets, timers };
+}
+
+/** Answers the bench's questions over IPC; `close` stops the server before the process exits. */
+export function serveBench(port: number, close: () => Promise<void>): void {
+  const gc = (globalThis as { gc?: () => void }).gc;
+  let since: EventLoopUtilization = performance.eventLoopUtilization();
+  let cpuSince = process.cpuUsage();
+  let wallSince = performance.now();
+  const reply = (msg: FromServer): void => {
+    process.send?.(msg);
+  };
+  process.on('message', (msg: ToServer) => {
+    if (msg.type === 'mem') {
+      // Twice: the first pass may only finalize what the second frees.
+      gc?.();
+      gc?.();
+      const { heapUsed, rss } = process.memoryUsage();
+      reply({ type: 'mem', heapUsed, rss, ...sockets() });
+    } else if (msg.type === 'loop') {
+      const cpu = process.cpuUsage(cpuSince);
+      const now = performance.now();
+      reply({ type: 'loop', busyMs: performance.eventLoopUtilization(since).active, cpuMs: (cpu.user + cpu.system) / 1000, wallMs: now - wallSince });
+      since = performance.eventLoopUtilization();
+      cpuSince = process.cpuUsage();
+      wallSince = now;
+    } else if (msg.type === 'stop') {
+      close().then(
+        () => process.exit(0),
+        () => process.exit(1),
+      );
+    }
+  });
+  process.on('disconnect', () => process.exit(0));
+  reply({ type: 'ready', port });
+}
+
+/** Port 0 unless the bench passed one: `node peer.js [port]`. */
+export function portArg(): number {
+  const n = Number(process.argv[2] ?? '0');
+  return Number.isInteger(n) && n >= 0 ? n : 0;
+}

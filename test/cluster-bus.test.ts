@@ -1,0 +1,179 @@
+/**
+ * The Redis bus between two nodes in one process: two servers share one
+ * memory store (as nodes share PostgreSQL) and one Redis under a key
+ * prefix of this test's own. Users on different nodes see each other's
+ * presence, chat in rooms and in private, and get one order of offsets;
+ * a guest name online on one node is taken on the other. The same
+ * scenarios with real processes and PostgreSQL: cluster-nodes.test.ts.
+ */
+import { mkdtempSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import t from 'tap';
+import { defaultConfig } from '../src/config.js';
+import { createServer, type WebimServer } from '../src/server.js';
+import { MemoryStore } from '../src/store/memory.js';
+import type { ChatClient, Msg } from './helpers/client.js';
+import { dropPrefix, requireRedis, testPrefix } from './helpers/redis.js';
+import { wsConnect } from './helpers/ws-client.js';
+
+const ADMIN = 'cluster-admin-token-0123456789';
+const redis = await requireRedis(t);
+if (redis !== undefined) {
+  const prefix = testPrefix();
+  const store = new MemoryStore();
+  const dataDir = mkdtempSync(join(tmpdir(), 'webim-cluster-'));
+  const node = async (): Promise<{ server: WebimServer; url: string }> => {
+    const config = defaultConfig({
+      port: 0, host: '127.0.0.1', store: 'memory', logLevel: 'silent', dataDir, shutdownGrace: 100,
+      tokenSecret: 'cluster-bus-test-secret-0123456789', adminToken: ADMIN, redis, redisPrefix: prefix, nodeHeartbeat: 200, nodeTimeout: 1000,
+    });
+    const server = await createServer(config, store);
+    const { port } = await server.listen();
+    return { server, url: `http://127.0.0.1:${port}` };
+  };
+  const a = await node();
+  const b = await node();
+  const clients: ChatClient[] = [];
+  t.teardown(async () => {
+    for (const c of clients) c.close();
+    await b.server.close();
+    await a.server.close();
+    await dropPrefix(redis, prefix);
+    rmSync(dataDir, { recursive: true, force: true });
+  });
+
+  const login = async (url: string, name: string, extra: object = {}): Promise<{ c: ChatClient; reply: Msg }> => {
+    const c = await wsConnect(url)();
+    clients.push(c);
+    c.send({ cmd: 'login', name, ...extra });
+    const reply = await c.next((m) => m.cmd === 'login' || m.cmd === 'error');
+    return { c, reply };
+  };
+  const names = (users: unknown) => (users as Array<{ name: string }>).map((u) => u.name).sort();
+
+  const alice = await login(a.url, 'Alice');
+  let bob = await login(b.url, 'Bob');
+
+  t.test('presence and the online list cross nodes', async (t) => {
+    t.same(names(bob.reply.online), ['Alice', 'Bob'], "Bob's login on node B lists Alice of node A");
+    const seen = await alice.c.next((m) => m.cmd === 'presence' && m.event === 'online');
+    t.equal((seen.user as { name: string }).name, 'Bob', 'Alice hears that Bob came online');
+    alice.c.send({ cmd: 'online' });
+    t.same(names((await alice.c.next('online')).users), ['Alice', 'Bob']);
+    const lobby = (bob.reply.rooms as Array<{ name: string; members: number }>).find((r) => r.name === 'lobby');
+    t.equal(lobby?.members, 2, 'room counts include users of other nodes');
+  });
+
+  t.test('a guest name online on one node is taken on the other; its token lets a second device in', async (t) => {
+    const again = await login(b.url, 'alice');
+    t.match(again.reply, { cmd: 'error', code: 'name_taken' });
+    const device = await login(b.url, 'Alice', { token: alice.reply.token });
+    t.equal(device.reply.cmd, 'login', 'the token of the first login proves the identity');
+    t.ok(await alice.c.quiet((m) => m.cmd === 'presence' && m.event === 'online', 300), 'a second device is no new `online`');
+    device.c.close();
+    t.ok(await alice.c.quiet((m) => m.cmd === 'presence' && m.event === 'offline', 500), 'nor is its end an `offline`: Alice is still on node A');
+  });
+
+  t.test('room and private messages reach the other node, offline messages too', async (t) => {
+    alice.c.send({ cmd: 'send', to: { room: 'lobby' }, type: 'text', body: 'hello from A', cid: 'a1' });
+    const ack = await alice.c.next('ack');
+    const got = await bob.c.next((m) => m.cmd === 'message' && m.cid === 'a1');
+    t.equal(got.offset, ack.offset, 'same offset on both nodes');
+    bob.c.send({ cmd: 'send', to: { user: 'alice' }, type: 'text', body: 'psst', cid: 'b1' });
+    const dm = await alice.c.next((m) => m.cmd === 'message' && m.cid === 'b1');
+    t.equal(dm.channel, 'dm:alice:bob');
+    await bob.c.next((m) => m.cmd === 'message' && m.cid === 'b1');
+
+    const carol = await login(a.url, 'Carol');
+    carol.c.close();
+    await bob.c.next((m) => m.cmd === 'presence' && m.event === 'offline' && (m.user as { id: string }).id === 'carol');
+    bob.c.send({ cmd: 'send', to: { user: 'carol' }, type: 'text', body: 'while you were out', cid: 'b2' });
+    await bob.c.next((m) => m.cmd === 'ack' && m.cid === 'b2');
+    const back = await login(b.url, 'Carol');
+    t.equal(back.reply.cmd, 'login');
+    const kept = await back.c.next((m) => m.cmd === 'message' && m.cid === 'b2');
+    t.equal(kept.body, 'while you were out', 'an offline message waits for the next login, on whichever node');
+    back.c.close();
+  });
+
+  t.test('joins, members and typing cross nodes', async (t) => {
+    alice.c.send({ cmd: 'join', room: 'x' });
+    await alice.c.next('joined');
+    // The bus is asynchronous: wait until node B has heard of the join (a client of B could not tell either).
+    for (let i = 0; i < 40; i++) {
+      bob.c.send({ cmd: 'online', room: 'x' });
+      const m = await bob.c.next((m) => (m.cmd === 'online' && m.room === 'x') || m.cmd === 'error');
+      if (m.cmd === 'online' && names(m.users).includes('Alice')) break;
+      await new Promise((r) => setTimeout(r, 50));
+    }
+    bob.c.send({ cmd: 'join', room: 'x' });
+    const joined = await bob.c.next('joined');
+    t.same(names(joined.members), ['Alice', 'Bob'], 'members of the room on both nodes');
+    const p = await alice.c.next((m) => m.cmd === 'presence' && m.event === 'join' && m.room === 'x');
+    t.equal((p.user as { name: string }).name, 'Bob');
+    bob.c.send({ cmd: 'typing', to: { room: 'x' } });
+    const typing = await alice.c.next('typing');
+    t.equal((typing.from as { name: string }).name, 'Bob');
+    bob.c.send({ cmd: 'leave', room: 'x' });
+    await alice.c.next((m) => m.cmd === 'presence' && m.event === 'leave' && m.room === 'x');
+  });
+
+  t.test('two nodes writing one room: every receiver sees offsets 1..N in one order', async (t) => {
+    alice.c.send({ cmd: 'join', room: 'race' });
+    bob.c.send({ cmd: 'join', room: 'race' });
+    await alice.c.next('joined');
+    await bob.c.next('joined');
+    const n = 30;
+    for (let i = 0; i < n; i++) {
+      alice.c.send({ cmd: 'send', to: { room: 'race' }, type: 'text', body: `a${i}`, cid: `ra${i}` });
+      bob.c.send({ cmd: 'send', to: { room: 'race' }, type: 'text', body: `b${i}`, cid: `rb${i}` });
+    }
+    const offsets = async (c: ChatClient) => {
+      const out: number[] = [];
+      while (out.length < 2 * n) out.push((await c.next((m) => m.cmd === 'message' && m.channel === 'room:race')).offset as number);
+      return out;
+    };
+    const [oa, ob] = await Promise.all([offsets(alice.c), offsets(bob.c)]);
+    const expected = Array.from({ length: 2 * n }, (_, i) => i + 1);
+    t.same(oa, expected, 'node A delivers 1..N in order');
+    t.same(ob, expected, 'node B delivers 1..N in order');
+  });
+
+  t.test('admin actions on one node reach users on the other', async (t) => {
+    const api = (method: string, path: string, body?: object) => fetch(`${a.url}/admin/api${path}`, {
+      method,
+      headers: { authorization: `Bearer ${ADMIN}`, ...(body ? { 'content-type': 'application/json' } : {}) },
+      body: body ? JSON.stringify(body) : undefined,
+    });
+    t.equal((await api('POST', '/rooms', { name: 'staff', membersOnly: true })).status, 201, 'room created on node A');
+    t.equal((await api('POST', '/rooms/staff/members', { user: 'bob' })).status, 200);
+    bob.c.send({ cmd: 'join', room: 'staff' });
+    t.equal((await bob.c.next((m) => m.cmd === 'joined' || m.cmd === 'error')).cmd, 'joined', 'node B knows the room and the membership');
+    alice.c.send({ cmd: 'send', to: { room: 'lobby' }, type: 'text', body: 'lag probe', cid: 'lag' });
+    await bob.c.next((m) => m.cmd === 'message' && m.cid === 'lag');
+    const metrics = await (await fetch(`${b.url}/metrics`)).text();
+    const lag = Number(/^webim_bus_lag_seconds (\S+)$/m.exec(metrics)?.[1]);
+    t.ok(lag > 0 && lag < 5, `node B measures the bus lag (${lag} s)`);
+    t.equal((await api('DELETE', '/rooms/staff/members/bob')).status, 200);
+    t.match(await bob.c.next((m) => m.cmd === 'left' && m.room === 'staff'), { reason: 'removed' }, 'a membership revoked on node A ends it on node B');
+    bob.c.send({ cmd: 'join', room: 'doomed' });
+    await bob.c.next((m) => m.cmd === 'joined' && m.room === 'doomed');
+    for (let i = 0; i < 40 && (await api('DELETE', '/rooms/doomed')).status === 404; i++) await new Promise((r) => setTimeout(r, 50));
+    t.match(await bob.c.next((m) => m.cmd === 'left' && m.room === 'doomed'), { reason: 'deleted' }, 'a room deleted on node A is left on node B');
+    const kick = await api('POST', '/users/bob/kick');
+    t.equal(kick.status, 200, 'a user online only on node B can be kicked from node A');
+    t.match(await bob.c.next('bye'), { code: 'kicked', reconnect: false });
+    await alice.c.next((m) => m.cmd === 'presence' && m.event === 'offline' && (m.user as { id: string }).id === 'bob');
+    bob = await login(b.url, 'Bob');
+    await alice.c.next((m) => m.cmd === 'presence' && m.event === 'online' && (m.user as { id: string }).id === 'bob');
+  });
+
+  t.test('a user going offline on one node is reported on the other', async (t) => {
+    bob.c.close();
+    const off = await alice.c.next((m) => m.cmd === 'presence' && m.event === 'offline' && (m.user as { id: string }).id === 'bob');
+    t.ok(off, 'offline seen on node A');
+    alice.c.send({ cmd: 'online' });
+    t.same(names((await alice.c.next('online')).users), ['Alice']);
+  });
+}
