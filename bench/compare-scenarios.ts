@@ -5,6 +5,7 @@
  * consumers; held long-polls; and (webim only) one room of WebSocket,
  * SockJS and Comet users. Each returns figures; compare-report.ts prints.
  */
+import { join } from 'node:path';
 import { performance } from 'node:perf_hooks';
 import { now } from './bench-client.js';
 import { type Kind, type LoadConn, openConn, type ServerName } from './compare-clients.js';
@@ -135,6 +136,8 @@ async function fanWindow(c: Ctx, window: number, room: 'big' | 'small', rate: nu
   await c.srv.quiet(c.sizes.quietMs);
   const { reports } = await c.pool.expect(window, room, rate * seconds, (seconds + drain + 60) * 1000);
   c.log(`window ${window}: ${rate} msg/s to ${room} for ${seconds} s`);
+  const profileDir = process.env.BENCH_PROFILE_DIR;
+  if (profileDir !== undefined) await c.srv.profile();
   await c.srv.loop();
   const stopPings = startPings(...c.pair);
   const sentAt = await sendPaced(c.sender, room === 'big' ? bigRoom(c.srv.name) : 'small', window, rate, seconds);
@@ -143,6 +146,7 @@ async function fanWindow(c: Ctx, window: number, room: 'big' | 'small', rate: nu
   clearTimeout(collect);
   const rtt = stopPings();
   const use = await c.srv.loop();
+  if (profileDir !== undefined) await c.srv.profile(join(profileDir, `${c.srv.name}-${room}-${rate}.cpuprofile`));
   return { room, rate, ...d, serverCpuMs: use.cpuMs, busy: use.busyMs / use.wallMs, rtt };
 }
 

@@ -128,6 +128,16 @@ export class ServerProcess {
     return m;
   }
 
+  /**
+   * A V8 CPU profile of the server between start and stop: with BENCH_PROFILE_DIR set, compare-scenarios profiles each
+   * fan-out window of every server, to see where webim's time goes beside its peers'.
+   */
+  async profile(stopInto?: string): Promise<void> {
+    const msg: ToServer = stopInto === undefined ? { type: 'profile-start' } : { type: 'profile-stop', file: stopInto };
+    const p = await this.ask(msg, 'profile');
+    if (p.type === 'profile' && p.error !== undefined) throw new Error(`profile: ${p.error}`);
+  }
+
   /** Waits (at most `ms`) until the server used under a tenth of a core for a second: the previous step's backlog is gone. */
   async quiet(ms: number): Promise<void> {
     const until = Date.now() + ms;

@@ -34,6 +34,7 @@ import { type BenchSession, type BenchTransport, isTransport, now, openSession }
 import { FANOUT_HEADER, fanoutRow, summarize, type WindowResult } from './fanout-report.js';
 import { bodyPrefix, type FromWorker, type ToWorker, type WindowReport } from './fanout-worker.js';
 import { type BenchCluster, openCluster } from './fanout-nodes.js';
+import { once } from './compare-servers.js';
 import type { FromServer, ToServer } from './server-child.js';
 
 const { values } = parseArgs({
@@ -104,25 +105,6 @@ for (const signal of ['SIGINT', 'SIGTERM'] as const) {
   process.once(signal, () => {
     cleanup();
     process.exit(1);
-  });
-}
-
-function once<T>(child: ChildProcess, pred: (m: T) => boolean, what: string, ms: number): Promise<T> {
-  return new Promise((resolve, reject) => {
-    const timer = setTimeout(() => done(new Error(`${what}: no answer within ${ms} ms`)), ms);
-    const onMessage = (m: T): void => {
-      if (pred(m)) done(undefined, m);
-    };
-    const onExit = (code: number | null): void => done(new Error(`${what}: the process exited with ${code}`));
-    function done(err: Error | undefined, m?: T): void {
-      clearTimeout(timer);
-      child.off('message', onMessage);
-      child.off('exit', onExit);
-      if (err) reject(err);
-      else resolve(m as T);
-    }
-    child.on('message', onMessage);
-    child.once('exit', onExit);
   });
 }
 

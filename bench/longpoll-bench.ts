@@ -19,6 +19,7 @@ import { performance } from 'node:perf_hooks';
 import { fileURLToPath } from 'node:url';
 import { parseArgs } from 'node:util';
 import WebSocket from 'ws';
+import { once } from './compare-servers.js';
 import type { FromServer, ToServer } from './server-child.js';
 import type { FromWorker, ToWorker } from './longpoll-worker.js';
 
@@ -58,25 +59,6 @@ const deadline = setTimeout(() => {
 }, DEADLINE_MS);
 deadline.unref();
 
-function once<T>(child: ChildProcess, pred: (m: T) => boolean, what: string, ms = 120_000): Promise<T> {
-  return new Promise((resolve, reject) => {
-    const timer = setTimeout(() => reject(new Error(`${what}: no answer within ${ms} ms`)), ms);
-    const onMessage = (m: T): void => {
-      if (!pred(m)) return;
-      clearTimeout(timer);
-      child.off('message', onMessage);
-      child.off('exit', onExit);
-      resolve(m);
-    };
-    const onExit = (code: number | null): void => {
-      clearTimeout(timer);
-      reject(new Error(`${what}: the process exited with ${code}`));
-    };
-    child.on('message', onMessage);
-    child.once('exit', onExit);
-  });
-}
-
 function vmRss(pid: number): number {
   const m = /^VmRSS:\s+(\d+) kB$/m.exec(readFileSync(`/proc/${pid}/status`, 'utf8'));
   if (!m) throw new Error(`no VmRSS for ${pid}`);
@@ -92,7 +74,7 @@ interface ServerState {
 
 async function memory(server: ChildProcess): Promise<ServerState> {
   const request: ToServer = { type: 'mem' };
-  const answer = once<FromServer>(server, (m) => m.type === 'mem', 'memory');
+  const answer = once<FromServer>(server, (m) => m.type === 'mem', 'memory', 120_000);
   server.send(request);
   const m = await answer;
   if (m.type !== 'mem') throw new Error('unreachable');
@@ -102,7 +84,7 @@ async function memory(server: ChildProcess): Promise<ServerState> {
 /** ms the server's event loop was busy, and CPU ms it used, since the last call. */
 async function loopBusy(server: ChildProcess): Promise<{ busyMs: number; cpuMs: number }> {
   const request: ToServer = { type: 'loop' };
-  const answer = once<FromServer>(server, (m) => m.type === 'loop', 'event loop');
+  const answer = once<FromServer>(server, (m) => m.type === 'loop', 'event loop', 120_000);
   server.send(request);
   const m = await answer;
   return m.type === 'loop' ? m : { busyMs: NaN, cpuMs: NaN };

@@ -51,6 +51,9 @@ export async function createServer(config: Config, storeOverride?: HistoryStore)
     http: { headersTimeout: config.headerTimeout, connectionsCheckingInterval: 1000 },
     // A whole request (headers and body) must arrive in this time; held polls are responses, not requests.
     requestTimeout: Math.max(config.headerTimeout * 3, 30000),
+    // Node's 5 s rather than fastify's 72 s: a long-poll client that sent during a held poll leaves a second, idle socket,
+    // and holding it 72 s costs every Comet session a socket's memory (BENCHMARKS.md, held long-polls).
+    keepAliveTimeout: config.keepAliveTimeout,
     // While closing, Comet clients must still reach their session to take its `bye`; /healthz says 503 itself.
     return503OnClosing: false,
   });

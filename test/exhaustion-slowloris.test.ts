@@ -7,6 +7,7 @@
  * by the trickle, and two users keep chatting meanwhile. The attackers
  * come from 127.0.0.5, the users from 127.0.0.1.
  */
+import { createConnection } from 'node:net';
 import t from 'tap';
 import { createPolicyServer, POLICY_REQUEST, policyLimits } from '../transports/flash-policy.js';
 import { converse, trickle, type Trickle } from './helpers/attack.js';
@@ -100,4 +101,21 @@ t.test('standalone Flash policy listener: trickling sockets are cut, the cap hol
   t.equal(meanwhile.data.length, 0, 'a request during the flood finds the listener full');
   const after = await trickle(port, '127.0.0.1', POLICY_REQUEST, '', 100, 3000);
   t.match(after.data.toString('utf8'), /<cross-domain-policy>[\s\S]*\0$/, 'after the flood a request gets the policy');
+});
+
+t.test('idle keep-alive connections are closed after --keep-alive-timeout, so finished requests hold no socket', async (t) => {
+  const keepAliveTimeout = 300;
+  const s = await startServer({ keepAliveTimeout });
+  t.teardown(() => s.close());
+  const socket = createConnection({ port: s.port, host: '127.0.0.1' });
+  const chunks: Buffer[] = [];
+  socket.on('data', (c: Buffer) => chunks.push(c));
+  const closed = new Promise<number>((resolve) => socket.once('close', () => resolve(Date.now())));
+  const sentAt = Date.now();
+  socket.write('GET /healthz HTTP/1.1\r\nHost: 127.0.0.1\r\nConnection: keep-alive\r\n\r\n');
+  const closedAt = await Promise.race([closed, new Promise<number>((r) => setTimeout(() => r(-1), 5000))]);
+  socket.destroy();
+  t.match(Buffer.concat(chunks).toString('latin1'), /^HTTP\/1\.1 200/, 'the request was answered on the kept-alive socket');
+  t.not(closedAt, -1, 'the server closed the idle socket');
+  t.ok(closedAt - sentAt >= keepAliveTimeout - 50, `not before the timeout (after ${closedAt - sentAt} ms)`);
 });

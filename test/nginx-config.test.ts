@@ -73,11 +73,13 @@ t.test('routing: SockJS by session id, Comet by client address, the rest to any 
   for (const name of ['webim_nodes', 'webim_by_client', 'webim_by_session']) {
     const b = blockOf(conf, `upstream ${name}`);
     t.match(b, /server 10\.0\.0\.1:8080;\n\s+server 10\.0\.0\.2:8080;\n\s+server \[::1\]:9000;/, `${name} lists every node`);
-    t.match(b, /keepalive \d+;\n\}$/, `${name} keeps connections, after the balancing method`);
+    t.match(b, /keepalive \d+;\n\s+keepalive_timeout 4000ms;\n\}$/, `${name} keeps connections, after the balancing method, idle below the node's 5 s`);
   }
   t.match(blockOf(conf, 'upstream webim_by_client'), /hash \$webim_client consistent;/);
   t.match(blockOf(conf, 'upstream webim_by_session'), /hash \$webim_sockjs_session consistent;/);
   t.match(blockOf(conf, 'upstream webim_nodes'), /least_conn;/);
+  const shortIdle = nginxConfig(parseNginxConfig([...args, '--keep-alive-timeout', '1000'], {}), args);
+  t.match(blockOf(shortIdle, 'upstream webim_nodes'), /keepalive_timeout 500ms;/, 'a short node timeout: nginx gives up its idle connections at half of it');
   t.match(blockOf(conf, 'map $uri $webim_sockjs_session'), /~\^\/sockjs\/\[\^\/\.\]\+\/\(\[\^\/\.\]\+\)\//);
   t.match(blockOf(conf, '    location ^~ /comet/'), /proxy_pass http:\/\/webim_by_client;[^}]*proxy_buffering off;[^}]*gzip off;/s);
   t.match(blockOf(conf, '    location ~ ^/sockjs(?:/|$)'), /proxy_pass http:\/\/webim_by_session;[^}]*Connection \$webim_connection_upgrade;[^}]*proxy_buffering off;/s);

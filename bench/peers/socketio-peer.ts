@@ -7,7 +7,7 @@
  */
 import { createServer } from 'node:http';
 import { Server } from 'socket.io';
-import { broadcastText, portArg, serveBench } from './peer-ipc.js';
+import { broadcastText, portArg, serveBench } from '../bench-ipc.js';
 
 const http = createServer();
 const io = new Server(http, {

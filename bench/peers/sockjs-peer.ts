@@ -8,7 +8,7 @@
  */
 import { createServer } from 'node:http';
 import sockjs from 'sockjs';
-import { broadcastText, type PeerCommand, portArg, serveBench } from './peer-ipc.js';
+import { broadcastText, type PeerCommand, portArg, serveBench } from '../bench-ipc.js';
 
 const rooms = new Map<string, Set<sockjs.Connection>>();
 const service = sockjs.createServer({ log: () => undefined, prefix: '/sockjs' });

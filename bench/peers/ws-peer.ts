@@ -10,7 +10,7 @@ import { createServer } from 'node:http';
 import type { Socket } from 'node:net';
 import * as wsModule from 'ws';
 import WebSocket, { WebSocketServer } from 'ws';
-import { broadcastText, type PeerCommand, portArg, serveBench } from './peer-ipc.js';
+import { broadcastText, type PeerCommand, portArg, serveBench } from '../bench-ipc.js';
 
 interface Member {
   ws: WebSocket;

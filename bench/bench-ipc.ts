@@ -1,12 +1,14 @@
 /**
- * The bench side of a peer server process: the same IPC messages as
- * bench/server-child.ts (`mem`, `loop`, `stop` in; `ready`, `mem`, `loop`
- * out), so the comparison bench measures webim and every peer the same
- * way: RSS and heap after two forced collections, CPU from
- * process.cpuUsage, event-loop busy time from eventLoopUtilization.
+ * The bench side of every server process, webim's (bench/server-child.ts)
+ * and each peer's: the IPC messages listed in bench/server-child.ts, so
+ * the comparison bench measures webim and every peer the same way: RSS and
+ * heap after two forced collections, CPU from process.cpuUsage, event-loop
+ * busy time from eventLoopUtilization, and a V8 CPU profile on request.
  */
+import { writeFileSync } from 'node:fs';
+import { Session } from 'node:inspector/promises';
 import { type EventLoopUtilization, performance } from 'node:perf_hooks';
-import type { FromServer, ToServer } from '../server-child.js';
+import type { FromServer, ToServer } from './server-child.js';
 
 /** The chat-equivalent protocol every peer speaks: JSON text messages. */
 export interface PeerCommand {
@@ -30,9 +32,35 @@ function sockets(): { sockets: number; timers: number } {
   return { sockets, timers };
 }
 
+/** Starts and stops the V8 sampling profiler through an in-process inspector session. */
+class Profiler {
+  private session: Session | undefined;
+
+  async start(): Promise<void> {
+    if (this.session) return;
+    const session = new Session();
+    session.connect();
+    await session.post('Profiler.enable');
+    // 200 µs between samples: fine enough for sub-ms fan-out work, cheap enough not to distort it much.
+    await session.post('Profiler.setSamplingInterval', { interval: 200 });
+    await session.post('Profiler.start');
+    this.session = session;
+  }
+
+  async stop(file: string): Promise<void> {
+    const session = this.session;
+    if (!session) throw new Error('the profiler was not started');
+    this.session = undefined;
+    const { profile } = await session.post('Profiler.stop');
+    session.disconnect();
+    writeFileSync(file, JSON.stringify(profile));
+  }
+}
+
 /** Answers the bench's questions over IPC; `close` stops the server before the process exits. */
 export function serveBench(port: number, close: () => Promise<void>): void {
   const gc = (globalThis as { gc?: () => void }).gc;
+  const profiler = new Profiler();
   let since: EventLoopUtilization = performance.eventLoopUtilization();
   let cpuSince = process.cpuUsage();
   let wallSince = performance.now();
@@ -53,6 +81,16 @@ export function serveBench(port: number, close: () => Promise<void>): void {
       since = performance.eventLoopUtilization();
       cpuSince = process.cpuUsage();
       wallSince = now;
+    } else if (msg.type === 'profile-start') {
+      profiler.start().then(
+        () => reply({ type: 'profile', file: '' }),
+        (err: unknown) => reply({ type: 'profile', file: '', error: String(err) }),
+      );
+    } else if (msg.type === 'profile-stop') {
+      profiler.stop(msg.file).then(
+        () => reply({ type: 'profile', file: msg.file }),
+        (err: unknown) => reply({ type: 'profile', file: msg.file, error: String(err) }),
+      );
     } else if (msg.type === 'stop') {
       close().then(
         () => process.exit(0),
@@ -60,6 +98,7 @@ export function serveBench(port: number, close: () => Promise<void>): void {
       );
     }
   });
+  // The bench went away (killed, crashed): do not outlive it.
   process.on('disconnect', () => process.exit(0));
   reply({ type: 'ready', port });
 }
