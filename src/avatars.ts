@@ -15,7 +15,8 @@ export function isBuiltinAvatar(id: string): boolean {
 /** An http(s) URL of reasonable length, or a built-in id; anything else is refused. */
 export function isValidAvatar(avatar: string): boolean {
   if (isBuiltinAvatar(avatar)) return true;
-  if (avatar.length > 512 || !/^https?:\/\//i.test(avatar)) return false;
+  // NUL: the URL parser would take it (percent-encoded), but PostgreSQL cannot store the raw string.
+  if (avatar.length > 512 || !/^https?:\/\//i.test(avatar) || avatar.includes('\u0000')) return false;
   try {
     const url = new URL(avatar);
     return url.protocol === 'http:' || url.protocol === 'https:';

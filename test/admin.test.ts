@@ -119,6 +119,8 @@ t.test('members-only rooms: non-members are refused until the admin adds them', 
   t.equal((await trySend(mia, 'staff', 'let me in')).code, 'forbidden');
   mia.send({ cmd: 'history', channel: 'room:staff' });
   t.match(await mia.next('error'), { code: 'forbidden', ref: 'history' });
+  mia.send({ cmd: 'online', room: 'staff' });
+  t.match(await mia.next('error'), { code: 'forbidden', ref: 'online' }, 'who is in the room is for members too');
 
   const added = await api(s, 'POST', '/rooms/staff/members', { user: 'mia' });
   t.match(added, { status: 200, body: { ok: true, room: 'staff', user: 'mia', online: true } });
@@ -132,8 +134,12 @@ t.test('members-only rooms: non-members are refused until the admin adds them', 
   t.ok((me.joined as string[]).includes('staff'), 'joined lists the room');
   noah.send({ cmd: 'history', channel: 'room:staff' });
   t.match(await noah.next('history'), { messages: [{ body: 'hello staff' }] });
+  noah.send({ cmd: 'online', room: 'staff' });
+  const list = (await noah.next('online')).users as Array<{ id: string }>;
+  t.same(list.map((u) => u.id).sort(), ['mia', 'noah'], 'a member lists the members online');
 
   t.equal((await api(s, 'POST', '/rooms/staff/members', { user: 'bad id' })).status, 400);
+  t.equal((await api(s, 'POST', '/rooms/staff/members', { user: 'nul\u0000id' })).status, 400, 'no store takes a NUL');
   t.equal((await api(s, 'POST', '/rooms/nowhere/members', { user: 'mia' })).status, 404);
   t.equal((await api(s, 'POST', '/rooms/staff/members', {})).status, 400);
 
@@ -144,6 +150,10 @@ t.test('members-only rooms: non-members are refused until the admin adds them', 
   t.equal((await trySend(mia, 'staff', 'still here?')).code, 'forbidden');
   mia.send({ cmd: 'join', room: 'staff' });
   t.match(await mia.next('error'), { code: 'forbidden', ref: 'join' }, 'and cannot join back');
+  mia.send({ cmd: 'online', room: 'staff' });
+  t.match(await mia.next('error'), { code: 'forbidden', ref: 'online' }, 'nor see who is in it while Noah is');
+  mia.send({ cmd: 'online', room: 'lobby' });
+  t.match(await mia.next('online'), { room: 'lobby' }, 'an open room lists its members to anyone');
 });
 
 t.test('kick: every connection gets bye kicked and the user goes offline', async (t) => {

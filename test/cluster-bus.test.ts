@@ -9,6 +9,7 @@
 import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
+import { SignJWT } from 'jose';
 import t from 'tap';
 import { defaultConfig } from '../src/config.js';
 import { createServer, type WebimServer } from '../src/server.js';
@@ -18,6 +19,7 @@ import { dropPrefix, requireRedis, testPrefix } from './helpers/redis.js';
 import { wsConnect } from './helpers/ws-client.js';
 
 const ADMIN = 'cluster-admin-token-0123456789';
+const SECRET = 'cluster-bus-test-secret-0123456789';
 const redis = await requireRedis(t);
 if (redis !== undefined) {
   const prefix = testPrefix();
@@ -26,7 +28,7 @@ if (redis !== undefined) {
   const node = async (): Promise<{ server: WebimServer; url: string }> => {
     const config = defaultConfig({
       port: 0, host: '127.0.0.1', store: 'memory', logLevel: 'silent', dataDir, shutdownGrace: 100,
-      tokenSecret: 'cluster-bus-test-secret-0123456789', adminToken: ADMIN, redis, redisPrefix: prefix, nodeHeartbeat: 200, nodeTimeout: 1000,
+      tokenSecret: SECRET, adminToken: ADMIN, redis, redisPrefix: prefix, nodeHeartbeat: 200, nodeTimeout: 1000,
     });
     const server = await createServer(config, store);
     const { port } = await server.listen();
@@ -73,6 +75,27 @@ if (redis !== undefined) {
     t.ok(await alice.c.quiet((m) => m.cmd === 'presence' && m.event === 'online', 300), 'a second device is no new `online`');
     device.c.close();
     t.ok(await alice.c.quiet((m) => m.cmd === 'presence' && m.event === 'offline', 500), 'nor is its end an `offline`: Alice is still on node A');
+  });
+
+  t.test("a token user's id: its first token login on one node ends a guest of it on the other, and guests stay out", async (t) => {
+    const token = await new SignJWT({ name: 'Zoe' }).setProtectedHeader({ alg: 'HS256' }).setSubject('zoe')
+      .setExpirationTime('5m').sign(new TextEncoder().encode(SECRET));
+    const guest = await login(b.url, 'Zoe');
+    t.equal(guest.reply.cmd, 'login', 'a guest takes the name on node B before the host user ever logged in');
+    const owner = await login(a.url, 'Zoe', { token });
+    t.match(owner.reply, { cmd: 'login', user: { id: 'zoe' } }, 'the token login on node A');
+    t.match(await guest.c.next('bye'), { code: 'kicked', reconnect: false }, 'the guest on node B is ended');
+    const byToken = await login(b.url, 'Zoe', { token: guest.reply.token });
+    t.match(byToken.reply, { cmd: 'error', code: 'name_taken' }, 'the guest token is refused on node B');
+    const device = await login(b.url, 'Zoe', { token: owner.reply.token });
+    t.equal(device.reply.cmd, 'login', "the token user's second device on node B");
+    t.ok(await owner.c.quiet('bye', 200), 'the first device stays');
+    owner.c.close();
+    device.c.close();
+    for (let i = 0; i < 100 && b.server.hub.cluster.isOnline('zoe'); i++) await new Promise((r) => setTimeout(r, 20));
+    t.equal(b.server.hub.cluster.isOnline('zoe'), false, 'Zoe is offline everywhere');
+    const byName = await login(b.url, 'zoe');
+    t.match(byName.reply, { cmd: 'error', code: 'name_taken' }, 'a guest of the name is refused on node B while Zoe is offline too');
   });
 
   t.test('room and private messages reach the other node, offline messages too', async (t) => {

@@ -50,7 +50,8 @@ t.test('avatar URLs: http(s) only, of reasonable length', async (tt) => {
   tt.ok(isValidAvatar(long), '512 characters');
   tt.notOk(isValidAvatar(long + 'a'), '513 characters');
   const bad = ['javascript:alert(1)', 'JavaScript://%0aalert(1)', 'data:image/png;base64,AA', 'file:///etc/passwd', 'ftp://example.com/a',
-    '//example.com/a.png', '/avatars/cat.svg', 'https://', 'http://', 'https:example.com', ' https://example.com/a.png', 'blob:https://x/1'];
+    '//example.com/a.png', '/avatars/cat.svg', 'https://', 'http://', 'https:example.com', ' https://example.com/a.png', 'blob:https://x/1',
+    'https://example.com/a\u0000.png'];
   for (const url of bad) tt.notOk(isValidAvatar(url), url);
 });
 

@@ -37,6 +37,18 @@ const ANSWERS = new Set(['error', 'ack', 'login', 'joined', 'left', 'history', '
 
 type Expected = { kind: 'bad_json' } | { kind: 'not_object' } | { kind: 'command'; frame: Frame; ref: string };
 
+/**
+ * The `cid` of a `send` that the server may echo as an error's `ref`: one
+ * PROTOCOL.md allows (1-64 characters; well-formed and without NUL, as
+ * every client string). Any other is not echoed: `ref` is then the `cmd`.
+ */
+function echoedCid(f: Frame): string | undefined {
+  const cid = f.cid;
+  if (f.cmd !== 'send' || typeof cid !== 'string' || !cid.isWellFormed() || cid.includes('\u0000')) return undefined;
+  const n = [...cid].length;
+  return n >= 1 && n <= 64 ? cid : undefined;
+}
+
 /** What the server must make of the text it reads, by PROTOCOL.md section 1. */
 function expected(text: string): Expected {
   let parsed: unknown;
@@ -49,7 +61,7 @@ function expected(text: string): Expected {
     return { kind: 'not_object' };
   }
   const f = parsed as Frame;
-  return { kind: 'command', frame: f, ref: f.cmd === 'send' && typeof f.cid === 'string' ? f.cid : f.cmd.slice(0, 64) };
+  return { kind: 'command', frame: f, ref: echoedCid(f) ?? f.cmd.slice(0, 64) };
 }
 
 const isString = (v: unknown): v is string => typeof v === 'string';
@@ -119,7 +131,7 @@ async function exchange(p: Probe, data: string | Buffer, exp: Expected): Promise
   p.send(JSON.stringify({ cmd: 'ping', ts: marker }));
   const isMarker = (m: Msg) => m.cmd === 'pong' && m.ts === marker;
   let got = await p.until(from, (s) => s.some(isMarker));
-  const cid = exp.kind === 'command' && exp.frame.cmd === 'send' && isString(exp.frame.cid) ? exp.frame.cid : undefined;
+  const cid = exp.kind === 'command' ? echoedCid(exp.frame) : undefined;
   const settles = (m: Msg) => (m.cmd === 'ack' && m.cid === cid) || (m.cmd === 'error' && m.ref === cid);
   // A send that passed validation is answered at its commit, which may come after the marker.
   if (cid !== undefined && !p.closed && !got.some(settles)) {
@@ -181,6 +193,11 @@ t.test(`protocol fuzz over WebSocket (seed ${SEED}, ${RUNS} runs)`, async (t) =>
     ['before 2^53+1', { text: '{"cmd":"history","channel":"room:lobby","before":9007199254740993}' }, 'bad_request'],
     ['a lone surrogate in a body', { text: send('').replace('"hi"', '"\\ud800"') }, 'bad_request'],
     ['NUL in a name', { text: '{"cmd":"login","name":"a\\u0000b"}' }, 'bad_request', true],
+    // No store may get a NUL (PostgreSQL refuses it in text): refused in every string of a send.
+    ['NUL in a body', { text: send('').replace('"hi"', '"a\\u0000b"') }, 'bad_request'],
+    ['NUL in a cid (not echoed)', { text: send('').replace(/"cid":"x(\d+)"/, '"cid":"x$1\\u0000"') }, 'bad_request'],
+    ['NUL in to.user', { text: send('').replace('{"room":"lobby"}', '{"user":"pe\\u0000er"}') }, 'bad_request'],
+    ['a cid of 5,000 characters (not echoed)', { text: send('').replace(/"cid":"x/, `"cid":"${'y'.repeat(5000)}`) }, 'bad_request'],
     ['a binary frame of random bytes', { binary: Buffer.from([0xff, 0x00, 0xfe, 0x7b]) }, 'bad_json'],
     ['a binary frame holding a ping', { binary: Buffer.from('{"cmd":"ping","ts":5}') }, 'pong'],
     ['text that is no JSON', { text: 'hello' }, 'bad_json'],

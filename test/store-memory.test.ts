@@ -23,8 +23,8 @@ t.test('memory: getUser returns the saved profile', async (tt) => {
   const store = new MemoryStore();
   await store.init();
   tt.equal(await store.getUser('alice'), undefined);
-  await store.saveUser({ id: 'alice', name: 'Alice', avatar: 'a1' });
-  await store.saveUser({ id: 'alice', name: 'Alice B', avatar: 'a2' });
+  await store.saveUser({ id: 'alice', name: 'Alice', avatar: 'a1' }, 'guest');
+  await store.saveUser({ id: 'alice', name: 'Alice B', avatar: 'a2' }, 'guest');
   tt.same(await store.getUser('alice'), { id: 'alice', name: 'Alice B', avatar: 'a2' });
 });
 

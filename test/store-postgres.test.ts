@@ -119,8 +119,19 @@ if (url !== undefined) {
     await a.setDelivered('alice', 'dm:alice:bob', 10);
     await b.setDelivered('alice', 'dm:alice:bob', 5);
     tt.same(await b.getDelivered('alice'), new Map([['dm:alice:bob', 10]]), 'another node cannot lower a cursor');
-    const saved = await Promise.all(range(1, 10).map((i) => (i % 2 ? a : b).saveUser({ id: 'dave', name: `Dave ${i}`, avatar: 'd' })));
-    tt.equal(saved.filter((isNew) => isNew).length, 1, 'one node saw dave as new');
+    const saved = await Promise.all(range(1, 10).map((i) => (i % 2 ? a : b).saveUser({ id: 'dave', name: `Dave ${i}`, avatar: 'd' }, 'guest')));
+    tt.equal(saved.filter((s) => s === 'new').length, 1, 'one node saw dave as new');
+    tt.equal(saved.filter((s) => s === 'known').length, 9, 'the others updated the profile');
+    // A token login on one node and guests of the same id on both at once: once the token save is in, every guest is refused.
+    const race = await Promise.all([
+      ...range(1, 5).map((i) => (i % 2 ? a : b).saveUser({ id: 'erin', name: `Guest ${i}`, avatar: 'g' }, 'guest')),
+      a.saveUser({ id: 'erin', name: 'Erin', avatar: 'e' }, 'token'),
+      ...range(6, 10).map((i) => (i % 2 ? a : b).saveUser({ id: 'erin', name: `Guest ${i}`, avatar: 'g' }, 'guest')),
+    ]);
+    const tokenSave = race[5];
+    tt.ok(tokenSave === 'new' || tokenSave === 'first_token', `the token save is the first of its id (${String(tokenSave)})`);
+    tt.equal(await b.saveUser({ id: 'erin', name: 'Mallory', avatar: 'm' }, 'guest'), 'refused', 'the other node refuses a guest after it');
+    tt.same(await b.getUser('erin'), { id: 'erin', name: 'Erin', avatar: 'e' }, 'no guest wrote after the token save');
     const rooms = await Promise.all([a, b].map((s) => s.ensureRoom({ name: 'dev', title: 'Dev', membersOnly: false, createdAt: 7 })));
     tt.same(rooms[0], rooms[1], 'both nodes got the same room');
     await a.addMember('dev', 'dave');
@@ -168,6 +179,23 @@ if (url !== undefined) {
     const err = await newer.init().then(() => undefined, (e: unknown) => e);
     tt.ok(err instanceof StartupError, 'a newer schema stops the start');
     tt.match(String(err), /newer than this webim/);
+  });
+
+  t.test('postgres: a database of schema version 1 is migrated; its users are guests until they log in with a token', async (tt) => {
+    await reset(url);
+    const first = new PostgresStore({ url });
+    await first.init();
+    await first.close();
+    // Back to the users table of version 1, with a user in it.
+    await sql(url, 'ALTER TABLE users DROP COLUMN token_user');
+    await sql(url, "INSERT INTO users (id, name, avatar) VALUES ('u1', 'Ursula', 'owl')");
+    await sql(url, 'UPDATE schema_version SET version = 1');
+    const store = await open(tt);
+    tt.same((await sql(url, 'SELECT version FROM schema_version')).rows, [{ version: SCHEMA_VERSION }]);
+    tt.same(await store.getUser('u1'), { id: 'u1', name: 'Ursula', avatar: 'owl' }, 'users are kept');
+    tt.equal(await store.saveUser({ id: 'u1', name: 'Ursula', avatar: 'owl' }, 'guest'), 'known', 'not a token user yet');
+    tt.equal(await store.saveUser({ id: 'u1', name: 'Ursula', avatar: 'owl' }, 'token'), 'first_token');
+    tt.equal(await store.saveUser({ id: 'u1', name: 'Mallory', avatar: 'cat' }, 'guest'), 'refused');
   });
 
   t.test('postgres: restart keeps offsets; --database and WEBIM_DATABASE pick PostgreSQL whatever --store says', async (tt) => {

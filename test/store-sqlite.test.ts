@@ -7,6 +7,7 @@ import t from 'tap';
 import type { Test } from 'tap';
 import { StoreUnavailableError } from '../src/errors.js';
 import { openStore } from '../src/store/open.js';
+import { SCHEMA_VERSION } from '../src/store/sqlite-schema.js';
 import { SqliteStore, type SqliteStoreOptions } from '../src/store/sqlite.js';
 import type { HistoryStore } from '../src/store/store.js';
 import { msg, storeSuite } from './store-suite.js';
@@ -118,13 +119,47 @@ t.test('sqlite: openStore, schema version and getUser', async (tt) => {
   await store.init();
   tt.teardown(() => store.close());
   if (!(store instanceof SqliteStore)) throw new Error('openStore did not build a SqliteStore');
-  await store.saveUser({ id: 'alice', name: 'Alice', avatar: 'a1' });
+  await store.saveUser({ id: 'alice', name: 'Alice', avatar: 'a1' }, 'guest');
   tt.same(await store.getUser('alice'), { id: 'alice', name: 'Alice', avatar: 'a1' });
   tt.equal(await store.getUser('bob'), undefined);
   const db = new Database(join(dir, 'nested', 'data', 'webim.sqlite'), { readonly: true });
   tt.teardown(() => db.close());
-  tt.equal(db.pragma('user_version', { simple: true }), 1);
+  tt.equal(db.pragma('user_version', { simple: true }), SCHEMA_VERSION);
   tt.equal(db.pragma('journal_mode', { simple: true }), 'wal');
+});
+
+t.test('sqlite: a file of schema version 1 is migrated; its users are guests until they log in with a token', async (tt) => {
+  const dir = tempDir(tt);
+  // The users table as version 1 had it (the other tables did not change and are created on open).
+  const old = new Database(join(dir, 'webim.sqlite'));
+  old.exec(`CREATE TABLE users (id TEXT PRIMARY KEY, name TEXT NOT NULL, avatar TEXT NOT NULL);
+    INSERT INTO users (id, name, avatar) VALUES ('u1', 'Ursula', 'owl'), ('g1', 'Gus', 'cat')`);
+  old.pragma('user_version = 1');
+  old.close();
+
+  const store = await openSqlite(tt, dir);
+  tt.same(await store.getUser('u1'), { id: 'u1', name: 'Ursula', avatar: 'owl' }, 'users are kept');
+  tt.equal(await store.saveUser({ id: 'g1', name: 'Gus', avatar: 'cat' }, 'guest'), 'known', 'a guest logs in as before');
+  tt.equal(await store.saveUser({ id: 'u1', name: 'Ursula', avatar: 'owl' }, 'token'), 'first_token', 'a token login marks the id');
+  tt.equal(await store.saveUser({ id: 'u1', name: 'Mallory', avatar: 'cat' }, 'guest'), 'refused', 'then guests are refused');
+  await store.close();
+  const db = new Database(join(dir, 'webim.sqlite'), { readonly: true });
+  tt.teardown(() => db.close());
+  tt.equal(db.pragma('user_version', { simple: true }), SCHEMA_VERSION, 'the file is at the current version');
+  tt.same(db.prepare('SELECT id, token_user FROM users ORDER BY id').all(), [{ id: 'g1', token_user: 0 }, { id: 'u1', token_user: 1 }]);
+});
+
+t.test('sqlite: a file of a newer webim is refused and left alone', async (tt) => {
+  const dir = tempDir(tt);
+  const newer = new Database(join(dir, 'webim.sqlite'));
+  newer.pragma(`user_version = ${SCHEMA_VERSION + 1}`);
+  newer.close();
+  const store = new SqliteStore({ dir });
+  await tt.rejects(store.init(), { message: /newer than this webim/ });
+  const db = new Database(join(dir, 'webim.sqlite'), { readonly: true });
+  tt.teardown(() => db.close());
+  tt.equal(db.pragma('user_version', { simple: true }), SCHEMA_VERSION + 1);
+  tt.same(db.prepare("SELECT name FROM sqlite_master WHERE type = 'table'").all(), [], 'no table was created');
 });
 
 t.test('sqlite: every acked message survives kill -9', async (tt) => {

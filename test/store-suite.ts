@@ -229,14 +229,41 @@ export function storeSuite(t: Test, name: string, makeStore: () => Promise<Store
 
   t.test(`${name}: saveUser tells whether the user is new`, async (tt) => {
     const { store } = await open(tt);
-    tt.equal(await store.saveUser({ id: 'alice', name: 'Alice', avatar: 'a1' }), true);
-    tt.equal(await store.saveUser({ id: 'alice', name: 'Alice B', avatar: 'a2' }), false);
-    tt.equal(await store.saveUser({ id: 'bob', name: 'Bob', avatar: 'b1' }), true);
+    tt.equal(await store.saveUser({ id: 'alice', name: 'Alice', avatar: 'a1' }, 'guest'), 'new');
+    tt.equal(await store.saveUser({ id: 'alice', name: 'Alice B', avatar: 'a2' }, 'guest'), 'known');
+    tt.same(await store.getUser('alice'), { id: 'alice', name: 'Alice B', avatar: 'a2' }, 'the last profile is kept');
+    tt.equal(await store.saveUser({ id: 'bob', name: 'Bob', avatar: 'b1' }, 'token'), 'new');
     const [x, y] = await Promise.all([
-      store.saveUser({ id: 'carol', name: 'Carol', avatar: 'c' }),
-      store.saveUser({ id: 'carol', name: 'Carol', avatar: 'c' }),
+      store.saveUser({ id: 'carol', name: 'Carol', avatar: 'c' }, 'guest'),
+      store.saveUser({ id: 'carol', name: 'Carol', avatar: 'c' }, 'guest'),
     ]);
-    tt.same([x, y], [true, false], 'concurrent saves: only the first is new');
+    tt.same([x, y], ['new', 'known'], 'concurrent saves: only the first is new');
+  });
+
+  t.test(`${name}: a token user's id is refused to guests for good`, async (tt) => {
+    const { store, reopen } = await open(tt);
+    tt.equal(await store.saveUser({ id: 'carol', name: 'Carol', avatar: 'c' }, 'guest'), 'new');
+    tt.equal(await store.saveUser({ id: 'u1', name: 'Ursula', avatar: 'owl' }, 'token'), 'new');
+    tt.equal(await store.saveUser({ id: 'u1', name: 'Mallory', avatar: 'cat' }, 'guest'), 'refused', 'a guest of a token user id');
+    tt.same(await store.getUser('u1'), { id: 'u1', name: 'Ursula', avatar: 'owl' }, 'a refused guest wrote nothing');
+    tt.equal(await store.saveUser({ id: 'u1', name: 'Ursula', avatar: 'owl' }, 'token'), 'known', 'the token user again');
+
+    tt.equal(await store.saveUser({ id: 'g1', name: 'Gus', avatar: 'cat' }, 'guest'), 'new');
+    tt.equal(await store.saveUser({ id: 'g1', name: 'Gus', avatar: 'cat' }, 'token'), 'first_token', 'a guest id at its first token login');
+    tt.equal(await store.saveUser({ id: 'g1', name: 'Gus', avatar: 'cat' }, 'token'), 'known', 'first only once');
+    tt.equal(await store.saveUser({ id: 'g1', name: 'Gus', avatar: 'cat' }, 'guest'), 'refused', 'no guest after it');
+
+    // In one batch: the token save comes first, so the guest save behind it is refused.
+    const [t1, g2] = await Promise.all([
+      store.saveUser({ id: 'h1', name: 'Hana', avatar: 'fox' }, 'token'),
+      store.saveUser({ id: 'h1', name: 'Mallory', avatar: 'cat' }, 'guest'),
+    ]);
+    tt.same([t1, g2], ['new', 'refused'], 'a guest racing the first token login loses');
+    if (!reopen) return;
+    const again = await reopen();
+    tt.equal(await again.saveUser({ id: 'u1', name: 'Mallory', avatar: 'cat' }, 'guest'), 'refused', 'remembered across a restart');
+    tt.equal(await again.saveUser({ id: 'g1', name: 'Mallory', avatar: 'cat' }, 'guest'), 'refused');
+    tt.equal(await again.saveUser({ id: 'carol', name: 'Carol', avatar: 'c' }, 'guest'), 'known', 'guests stay guests');
   });
 
   t.test(`${name}: dmChannelsOf lists private channels with messages`, async (tt) => {
@@ -281,7 +308,7 @@ export function storeSuite(t: Test, name: string, makeStore: () => Promise<Store
     const lobby = { name: 'lobby', title: 'Lobby', membersOnly: true, createdAt: 42 };
     await store.ensureRoom(lobby);
     await store.addMember('lobby', 'alice');
-    await store.saveUser({ id: 'alice', name: 'Alice', avatar: 'a' });
+    await store.saveUser({ id: 'alice', name: 'Alice', avatar: 'a' }, 'guest');
     await store.setDelivered('bob', 'dm:alice:bob', 11);
 
     const again = await reopen();
@@ -291,7 +318,7 @@ export function storeSuite(t: Test, name: string, makeStore: () => Promise<Store
     tt.same(history.messages, sent.filter((_, i) => i % 2 === 0).map((r) => r.message), 'messages come back as acked');
     tt.same(await again.getRoom('lobby'), lobby);
     tt.equal(await again.isMember('lobby', 'alice'), true);
-    tt.equal(await again.saveUser({ id: 'alice', name: 'Alice', avatar: 'a' }), false);
+    tt.equal(await again.saveUser({ id: 'alice', name: 'Alice', avatar: 'a' }, 'guest'), 'known');
     tt.same(await again.dmChannelsOf('bob'), ['dm:alice:bob']);
     tt.same(await again.getDelivered('bob'), new Map([['dm:alice:bob', 11]]));
     const next = await again.append(msg('room:lobby', 'bob', 'r31'));

@@ -95,6 +95,94 @@ t.test('expired, future, forged and foreign tokens get unauthorized; the connect
   t.match(await c.next('login'), { user: { id: 'u1', name: 'Finally' } }, 'a good token on the same connection then logs in');
 });
 
+/** Waits until the server has seen the last connection of `id` end (a client's close reaches it a moment later). */
+async function offline(s: Awaited<ReturnType<typeof startServer>>, id: string): Promise<void> {
+  for (let i = 0; i < 100 && s.server.hub.dir.users.has(id); i++) await new Promise((r) => setTimeout(r, 20));
+  if (s.server.hub.dir.users.has(id)) throw new Error(`${id} is still online`);
+}
+
+t.test('a guest cannot take the id of a token user who is offline, by name or with a guest token', async (t) => {
+  const s = await startServer({ tokenSecret: SECRET });
+  t.teardown(() => s.close());
+  const connect = wsConnect(s.url);
+  // A guest signs in first under the name that is the host user's sub, and keeps the token webim gives it.
+  const { c: early, me: earlyMe } = await login(connect, 'U-7');
+  early.close();
+  await offline(s, 'u-7');
+
+  const { c: ursula } = await login(connect, 'Ursula', { token: await issue({ sub: 'u-7', name: 'Ursula' }) });
+  ursula.close();
+  await offline(s, 'u-7');
+  const { c: bob } = await login(connect, 'Bob');
+  t.teardown(() => bob.close());
+  sendText(bob, { user: 'u-7' }, 'for Ursula only', 'secret-1');
+  await bob.next((m) => m.cmd === 'ack' && m.cid === 'secret-1');
+
+  for (const [what, msg] of [
+    ['by name', { name: 'U-7' }],
+    ['by name, in other case', { name: 'u-7' }],
+    ['with the guest token from before the first token login', { token: earlyMe.token }],
+  ] as Array<[string, object]>) {
+    const { reply, c } = await tryLogin(connect, msg);
+    t.teardown(() => c.close());
+    t.match(reply, { cmd: 'error', code: 'name_taken', ref: 'login' }, `a guest is refused ${what}`);
+    t.ok(await c.quiet((m) => m.cmd === 'message', 200), `${what}: no offline message reaches the guest`);
+  }
+  const { c: back, me: backMe } = await login(connect, 'Ursula', { token: await issue({ sub: 'u-7' }) });
+  t.teardown(() => back.close());
+  t.match(backMe.user, { id: 'u-7', name: 'Ursula' }, 'the profile was not rewritten by a refused guest');
+  t.equal((await back.next((m) => m.cmd === 'message')).cid, 'secret-1', 'the token user gets the offline message');
+});
+
+t.test("a guest's own token does not make its name a token user's", async (t) => {
+  const s = await startServer({ tokenSecret: SECRET });
+  t.teardown(() => s.close());
+  const connect = wsConnect(s.url);
+  const { c: tab1, me } = await login(connect, 'Gil');
+  const { c: tab2 } = await login(connect, 'Gil', { token: me.token });
+  tab1.close();
+  tab2.close();
+  await offline(s, 'gil');
+  const { c: later } = await login(connect, 'Gil');
+  t.teardown(() => later.close());
+  t.pass('the guest logs in by name again once offline');
+  const { reply } = await tryLogin(connect, { name: 'gil' });
+  t.match(reply, { cmd: 'error', code: 'name_taken' }, 'and holds the name while online, as before');
+});
+
+t.test("a guest online at the id's first token login is ended; it never shares the token user's session", async (t) => {
+  const s = await startServer({ tokenSecret: SECRET });
+  t.teardown(() => s.close());
+  const connect = wsConnect(s.url);
+  const { c: squatter, me: squat } = await login(connect, 'U-9');
+  const { c: tab2 } = await login(connect, 'U-9', { token: squat.token });
+  const { c: owner, me } = await login(connect, 'Ulla', { token: await issue({ sub: 'u-9', name: 'Ulla' }) });
+  t.teardown(() => owner.close());
+  for (const c of [squatter, tab2]) {
+    t.match(await c.next('bye'), { code: 'kicked', reconnect: false }, 'each guest connection is told why');
+  }
+  t.match(me.user, { id: 'u-9', name: 'Ulla' });
+  t.equal(s.server.hub.dir.users.get('u-9')?.conns.size, 1, 'the session holds the token login alone');
+  const { reply } = await tryLogin(connect, { token: squat.token });
+  t.match(reply, { cmd: 'error', code: 'name_taken' }, 'the guest cannot come back with its token');
+  const { c: device2, me: again } = await login(connect, 'Ulla', { token: me.token });
+  t.teardown(() => device2.close());
+  t.match(again.user, { id: 'u-9' }, "the token webim issued to the token user is no guest's: a second device joins");
+  t.ok(await owner.quiet('bye', 200), 'and the first device stays');
+});
+
+t.test('--no-guest-login refuses a guest token issued while guests were allowed', async (t) => {
+  const open = await startServer({ tokenSecret: SECRET });
+  const { c, me } = await login(wsConnect(open.url), 'Gwen');
+  c.close();
+  await open.close();
+  const closed = await startServer({ tokenSecret: SECRET, guestLogin: false });
+  t.teardown(() => closed.close());
+  const { reply, c: again } = await tryLogin(wsConnect(closed.url), { token: me.token });
+  t.teardown(() => again.close());
+  t.match(reply, { cmd: 'error', code: 'unauthorized' }, 'the guest token is a guest login');
+});
+
 const transports: Array<[string, (url: string) => Connect]> = [
   ['WebSocket', wsConnect],
   ['Comet (JSON)', (url) => cometConnect(url, 'json')],

@@ -2,7 +2,7 @@ import { createHmac } from 'node:crypto';
 import { existsSync, mkdtempSync, readdirSync, readFileSync, rmSync, statSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { generateKeyPair, SignJWT } from 'jose';
+import { decodeJwt, generateKeyPair, SignJWT } from 'jose';
 import t, { type Test } from 'tap';
 import { TokenService } from '../src/auth/tokens.js';
 
@@ -125,9 +125,19 @@ t.test('a host application\'s token: only sub and exp are required, name and ava
   tt.same(await s.verify(await hostToken({ sub: 'u-1001', exp, name: '  Ada  ' })), { id: 'u-1001', name: 'Ada' }, 'name trimmed as a login name is');
   tt.same(await s.verify(await hostToken({ sub: 'u-1001', exp, avatar: 'https://cdn.example.com/a.png' })), { id: 'u-1001', avatar: 'https://cdn.example.com/a.png' });
   tt.same(await s.verify(await hostToken({ sub: 'Ünïcode-ид', exp, name: 'Ünï', avatar: 'owl', role: 'ignored' })), { id: 'Ünïcode-ид', name: 'Ünï', avatar: 'owl' }, 'unknown claims are ignored');
+  tt.same(await s.verify(await hostToken({ sub: 'u-1001', exp, guest: 'yes' })), { id: 'u-1001' }, 'a guest claim other than true is no guest mark');
   tt.equal(await s.verify(await hostToken({ sub: 'u-1001' })), undefined, 'no exp: refused (a token must end)');
   tt.equal(await s.verify(await hostToken({ exp })), undefined, 'no sub');
   tt.equal(await s.verify(await hostToken({ sub: 'u-1001', exp: String(exp) })), undefined, 'exp not a number');
+});
+
+t.test("the tokens webim issues to guests say so; its other tokens do not", async (tt) => {
+  const s = service();
+  const guest = await s.sign(alice, { guest: true });
+  tt.equal(decodeJwt(guest).guest, true, 'the claim is in the token');
+  tt.same(await s.verify(guest), { ...alice, guest: true }, 'and comes back from verify');
+  tt.same(await s.verify(await s.sign(alice)), alice, 'a token user\'s token carries no guest mark');
+  tt.same(await s.verify(await s.sign(alice, { guest: false })), alice);
 });
 
 t.test('claims the protocol cannot carry are refused, not repaired', async (tt) => {
@@ -140,7 +150,7 @@ t.test('claims the protocol cannot carry are refused, not repaired', async (tt) 
   for (const name of ['', '   ', 'x'.repeat(33), 'bell\u0007', 7, null]) {
     tt.equal(await s.verify(await hostToken({ sub: 'u1', exp, name })), undefined, `name ${JSON.stringify(name)}`);
   }
-  for (const avatar of ['javascript:alert(1)', 'unicorn', 'ftp://x.example/a.png', 3]) {
+  for (const avatar of ['javascript:alert(1)', 'unicorn', 'ftp://x.example/a.png', 'https://x.example/a\u0000.png', 3]) {
     tt.equal(await s.verify(await hostToken({ sub: 'u1', exp, avatar })), undefined, `avatar ${JSON.stringify(avatar)}`);
   }
 });

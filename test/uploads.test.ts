@@ -13,6 +13,26 @@ async function png(width: number, height: number): Promise<Buffer> {
   return sharp({ create: { width, height, channels: 3, background: { r: 200, g: 40, b: 90 } } }).png().toBuffer();
 }
 
+/** CRC-32 of PNG chunks (ISO 3309), bit by bit: a few bytes only. */
+function crc32(bytes: Uint8Array): number {
+  let c = 0xffffffff;
+  for (const b of bytes) {
+    c ^= b;
+    for (let k = 0; k < 8; k++) c = c & 1 ? (c >>> 1) ^ 0xedb88320 : c >>> 1;
+  }
+  return (c ^ 0xffffffff) >>> 0;
+}
+
+/** A small PNG whose header claims a width x height canvas (as a decompression bomb's does); its pixels are never decoded. */
+async function pngClaiming(width: number, height: number): Promise<Buffer> {
+  const out = Buffer.from(await png(1, 1));
+  // IHDR is the first chunk: length at 8, type at 12, width and height at 16 and 20, CRC of type and data at 29.
+  out.writeUInt32BE(width, 16);
+  out.writeUInt32BE(height, 20);
+  out.writeUInt32BE(crc32(out.subarray(12, 29)), 29);
+  return out;
+}
+
 function form(data: Buffer, name = 'photo.png', type = 'image/png', field = 'file'): FormData {
   const f = new FormData();
   f.append(field, new Blob([data], { type }), name);
@@ -42,7 +62,19 @@ t.test('uploads', async (t) => {
   t.test('refuses what is not an image, whatever its name and type say', async (t) => {
     const r = await post(form(Buffer.from('<script>alert(1)</script>'), 'x.png', 'image/png'));
     t.equal(r.status, 400);
-    t.equal(((await r.json()) as { error: string }).error, 'bad_request');
+    t.match(await r.json(), { error: 'bad_request', message: /not a PNG, JPEG, GIF or WebP image/ });
+    const broken = await post(form(await pngClaiming(100, 100)));
+    t.equal(broken.status, 400, 'a PNG header over pixel data that does not decode');
+    t.match(await broken.json(), { error: 'bad_request', message: /not a PNG, JPEG, GIF or WebP image/ });
+  });
+
+  t.test('refuses an image of more than 40 megapixels, saying so', async (t) => {
+    const r = await post(form(await pngClaiming(8000, 5001)));
+    t.equal(r.status, 400);
+    const body = (await r.json()) as { error: string; message: string };
+    t.equal(body.error, 'bad_request');
+    t.match(body.message, /40 megapixels/, 'the message names the pixel limit');
+    t.notMatch(body.message, /not a PNG/, 'and does not call it no image');
   });
 
   t.test('refuses an image over the size limit with too_large', async (t) => {

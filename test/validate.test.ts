@@ -1,7 +1,7 @@
 import t from 'tap';
 import { guestId } from '../src/auth/guest.js';
 import { ProtocolError } from '../src/errors.js';
-import { decode, validName, type Command } from '../src/core/validate.js';
+import { decode, errorRef, validName, type Command } from '../src/core/validate.js';
 import type { Frame } from '../src/types.js';
 
 /** An assertion label in plain ASCII: U+2028 and friends would break the TAP stream. */
@@ -147,6 +147,44 @@ t.test('send: invalid shapes', async (tt) => {
     ['image ext', { type: 'image', body: '/uploads/abcdefgh12.svg' }],
   ];
   for (const [what, extra] of bad) tt.equal(code(send(extra)), 'bad_request', what);
+});
+
+t.test('NUL is refused in every client string, as PostgreSQL would refuse to store it', async (tt) => {
+  const frames: Array<[string, Frame]> = [
+    ['login name', { cmd: 'login', name: 'a\u0000b' }],
+    ['login token', { cmd: 'login', token: 'abc\u0000' }],
+    ['login avatar', { cmd: 'login', name: 'A', avatar: 'https://example.com/a\u0000.png' }],
+    ['send body', send({ body: 'a\u0000b' })],
+    ['send body, NUL alone', send({ body: '\u0000' })],
+    ['send cid', send({ cid: 'c\u0000' })],
+    ['send to.user', send({ to: { user: 'bo\u0000b' } })],
+    ['join room', { cmd: 'join', room: 'lobby\u0000' }],
+    ['leave room', { cmd: 'leave', room: 'lobby\u0000' }],
+    ['history channel', { cmd: 'history', channel: 'dm:a\u0000:b' }],
+    ['online room', { cmd: 'online', room: '\u0000' }],
+    ['typing to.user', { cmd: 'typing', to: { user: '\u0000' } }],
+  ];
+  for (const [what, frame] of frames) tt.equal(code(frame), 'bad_request', what);
+  tt.equal(code(send({ body: 'a\u0001b' })), 'ok', 'other control characters in a text body are still taken');
+});
+
+t.test('errorRef echoes only a cid the protocol allows, so the echo is bounded', async (tt) => {
+  tt.equal(errorRef(send({ cid: 'c1' })), 'c1');
+  tt.equal(errorRef(send({ cid: 'x'.repeat(64) })), 'x'.repeat(64), '64 characters');
+  tt.equal(errorRef(send({ cid: ASTRAL.repeat(64) })), ASTRAL.repeat(64), '64 astral code points');
+  for (const [what, cid] of [
+    ['65 characters', 'x'.repeat(65)],
+    ['60,000 characters', 'x'.repeat(60000)],
+    ['empty', ''],
+    ['a number', 7],
+    ['a lone surrogate', '\uD800'],
+    ['a NUL', 'c\u0000'],
+    ['absent', undefined],
+  ] as Array<[string, unknown]>) {
+    tt.equal(errorRef(send({ cid })), 'send', `a cid that is ${what}: the cmd instead`);
+  }
+  tt.equal(errorRef({ cmd: 'join', cid: 'c1' }), 'join', 'only a send echoes its cid');
+  tt.equal(errorRef({ cmd: 'z'.repeat(1000) }), 'z'.repeat(64), 'a cmd is cut to 64');
 });
 
 t.test('every valid guest name gives an id that `to.user` accepts', async (tt) => {

@@ -29,6 +29,12 @@ export interface TokenClaims {
   id: string;
   name?: string;
   avatar?: string;
+  /**
+   * Set on the tokens webim issues to guests (claim `guest: true`): such a
+   * token proves only that its holder logged in as a guest of that name, so
+   * it cannot enter an id a host application's token has used.
+   */
+  guest?: true;
 }
 
 export interface TokenOptions {
@@ -64,8 +70,9 @@ export class TokenService {
     this.ttl = opts.ttlSeconds;
   }
 
-  sign(user: Sender): Promise<string> {
-    return new SignJWT({ name: user.name, avatar: user.avatar })
+  /** A token for this identity; `guest` when a guest's name is all that proved it. */
+  sign(user: Sender, opts: { guest?: boolean } = {}): Promise<string> {
+    return new SignJWT({ name: user.name, avatar: user.avatar, ...(opts.guest === true ? { guest: true } : {}) })
       .setProtectedHeader({ alg: ALG })
       .setSubject(user.id)
       .setIssuedAt()
@@ -96,11 +103,13 @@ export class TokenService {
 }
 
 function claimsOf(payload: Record<string, unknown>): TokenClaims | undefined {
-  const { sub, name, avatar, iat } = payload;
+  const { sub, name, avatar, iat, guest } = payload;
   if (typeof sub !== 'string' || !USER_ID.test(sub) || !sub.isWellFormed()) return undefined;
   // jose checks `iat` only against a maximum age; a token issued in the future is a clock gone wrong or a forgery.
   if (typeof iat === 'number' && iat > Date.now() / 1000 + CLOCK_TOLERANCE_S) return undefined;
   const claims: TokenClaims = { id: sub };
+  // Only `true` marks a guest: a host application's token that happens to carry another value stays its user's.
+  if (guest === true) claims.guest = true;
   if (name !== undefined) {
     const valid = typeof name === 'string' && name.isWellFormed() ? validName(name) : undefined;
     if (valid === undefined) return undefined;

@@ -33,8 +33,8 @@ export type BusEvent =
   /** A user of the sending node joined or left a room (their other nodes follow). */
   | { k: 'membership'; event: 'join' | 'leave'; user: UserInfo; room: string; frame: string }
   | { k: 'typing'; from: string; to: Target; frame: string }
-  /** Admin: end every connection of a user. */
-  | { k: 'kick'; user: string }
+  /** Admin: end every connection of a user. `guests`: a token login: end only a guest session of the id. */
+  | { k: 'kick'; user: string; guests?: true }
   /** A room was created (or changed); nodes add it to their directory. */
   | { k: 'room'; info: RoomInfo }
   /** Admin: a room was deleted; its members online get `left` with `reason: "deleted"`. */

@@ -23,8 +23,8 @@ import { decode } from './validate.js';
 /** Who notices come from. The id is reserved: no login can take it (src/auth/guest.ts). */
 export const SYSTEM_SENDER: Sender = { id: SYSTEM_ID, name: 'System', avatar: 'system' };
 
-/** As `to.user` in PROTOCOL.md: no `:` and no white space. */
-const USER_ID = /^[^\s:]{1,512}$/u;
+/** As `to.user` in PROTOCOL.md (src/core/validate.ts): no `:`, no white space, no NUL. */
+const USER_ID = /^[^\s:\u0000]{1,512}$/u;
 const CONTROL = /[\p{Cc}\u2028\u2029]/u;
 
 export interface AdminRoom extends RoomInfo {

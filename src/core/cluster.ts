@@ -168,7 +168,8 @@ export class Cluster {
         return;
       }
       case 'kick':
-        for (const c of [...(hub.dir.users.get(event.user)?.conns ?? [])]) c.bye('kicked');
+        if (event.guests === true) hub.dir.endGuestSession(event.user);
+        else for (const c of [...(hub.dir.users.get(event.user)?.conns ?? [])]) c.bye('kicked');
         return;
       case 'room':
         this.addRoom(event.info);

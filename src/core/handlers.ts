@@ -135,6 +135,18 @@ async function history(hub: Hub, conn: Connection, cmd: Extract<Command, { cmd: 
   conn.sendObject({ cmd: 'history', channel: cmd.channel, messages: page.messages, more: page.more });
 }
 
+/** Everyone online, or the online members of a room: of a members-only room, only to its members (as `history`). */
+function online(hub: Hub, conn: Connection, name: string | undefined): Handled {
+  if (name === undefined) {
+    conn.sendObject({ cmd: 'online', users: hub.cluster.withRemote(hub.dir.onlineInfos()) });
+    return undefined;
+  }
+  const room = existingRoom(hub, name);
+  if (room.info.membersOnly && !me(conn).rooms.has(name)) throw new ProtocolError('forbidden', 'members only');
+  conn.sendObject({ cmd: 'online', users: hub.cluster.withRemote([...room.online].map((u) => u.info), name), room: name });
+  return undefined;
+}
+
 function typing(hub: Hub, conn: Connection, to: Target): Handled {
   const user = me(conn);
   const frame = JSON.stringify({ cmd: 'typing', from: user.info, to });
@@ -156,13 +168,8 @@ export function handle(hub: Hub, conn: Connection, cmd: Command): Handled {
       return leave(hub, conn, cmd.room);
     case 'history':
       return history(hub, conn, cmd);
-    case 'online': {
-      const users = hub.cluster.withRemote(cmd.room === undefined
-        ? hub.dir.onlineInfos()
-        : [...existingRoom(hub, cmd.room).online].map((u) => u.info), cmd.room);
-      conn.sendObject(cmd.room === undefined ? { cmd: 'online', users } : { cmd: 'online', users, room: cmd.room });
-      return undefined;
-    }
+    case 'online':
+      return online(hub, conn, cmd.room);
     case 'status': {
       const user = me(conn);
       user.info = { ...user.info, status: cmd.status };

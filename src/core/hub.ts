@@ -21,7 +21,7 @@ import { Heartbeat } from './heartbeat.js';
 import { Directory } from './online.js';
 import { PresenceLimit } from './presence-limit.js';
 import { ChatStats } from './stats.js';
-import { decode, type Limits } from './validate.js';
+import { decode, errorRef, type Limits } from './validate.js';
 
 const PRE_LOGIN = new Set(['login', 'ping', 'logout']);
 /** Messages queued behind a slow command; beyond this a client is flooding, not pipelining. */
@@ -147,7 +147,7 @@ export class Hub implements TransportHost, ConnectionOwner {
     const frame = parsed as Frame;
     this.stats.messageIn(frame.cmd);
     if (frame.cmd !== 'ping' && !this.admitRate(conn)) return undefined;
-    const ref = frame.cmd === 'send' && typeof frame.cid === 'string' ? frame.cid : frame.cmd.slice(0, 64);
+    const ref = errorRef(frame);
     if (!conn.user && !PRE_LOGIN.has(frame.cmd)) {
       conn.error('not_logged_in', undefined, ref);
       return undefined;

@@ -11,6 +11,7 @@ import { guestId, isReservedId } from '../auth/guest.js';
 import { defaultAvatar } from '../avatars.js';
 import { parseChannel } from '../channels.js';
 import { ProtocolError } from '../errors.js';
+import type { LoginKind } from '../store/store.js';
 import type { Sender, StoredMessage } from '../types.js';
 import type { Connection } from './connection.js';
 import type { Hub } from './hub.js';
@@ -24,24 +25,35 @@ function nameFromId(id: string): string {
   return [...id].slice(0, 32).join('');
 }
 
+const NO_GUESTS = 'this server takes no guest logins: log in through the site that sent you here';
+
 /**
- * Who the login speaks for, and whether a token proved it (a proven identity
- * may join its own online session). A valid token always wins: its `sub` is
- * the user, its profile claims come before the login's own `name` and
- * `avatar`, which only fill in what the token leaves out.
+ * Who the login speaks for, whether a token proved it (a proven identity
+ * may join its own online session), and whether a host application's token
+ * did (`via`; a guest's token webim issued proves only the guest). A valid
+ * token always wins: its `sub` is the user, its profile claims come before
+ * the login's own `name` and `avatar`, which only fill in what the token
+ * leaves out.
  */
-async function identify(hub: Hub, cmd: LoginCommand): Promise<{ who: Sender; proven: boolean }> {
+async function identify(hub: Hub, cmd: LoginCommand): Promise<{ who: Sender; proven: boolean; via: LoginKind }> {
   if (cmd.token !== undefined) {
     const claims = await hub.tokens.verify(cmd.token);
     if (!claims) throw new ProtocolError('unauthorized');
+    if (claims.guest && !hub.config.guestLogin) throw new ProtocolError('unauthorized', NO_GUESTS);
     const { id } = claims;
     const name = claims.name ?? cmd.name ?? nameFromId(id);
-    return { who: { id, name, avatar: claims.avatar ?? cmd.avatar ?? defaultAvatar(id) }, proven: true };
+    const who = { id, name, avatar: claims.avatar ?? cmd.avatar ?? defaultAvatar(id) };
+    return { who, proven: true, via: claims.guest ? 'guest' : 'token' };
   }
-  if (!hub.config.guestLogin) throw new ProtocolError('unauthorized', 'this server takes no guest logins: log in through the site that sent you here');
+  if (!hub.config.guestLogin) throw new ProtocolError('unauthorized', NO_GUESTS);
   const name = cmd.name as string; // validate() requires a name when there is no token
   const id = guestId(name);
-  return { who: { id, name, avatar: cmd.avatar ?? defaultAvatar(id) }, proven: false };
+  return { who: { id, name, avatar: cmd.avatar ?? defaultAvatar(id) }, proven: false, via: 'guest' };
+}
+
+/** The `name_taken` of a guest login (name or guest token) whose id a host application's user has. */
+function registeredName(): ProtocolError {
+  return new ProtocolError('name_taken', 'that name belongs to a registered user');
 }
 
 interface Replay {
@@ -88,11 +100,19 @@ export async function login(hub: Hub, conn: Connection, cmd: LoginCommand): Prom
   if (conn.user || conn.loggingIn) throw new ProtocolError('bad_request', 'already logged in');
   conn.loggingIn = true;
   try {
-    const { who, proven } = await identify(hub, cmd);
+    const { who, proven, via } = await identify(hub, cmd);
     // `System` (the sender of admin notices) is taken for good; a token cannot claim it either.
     if (isReservedId(who.id)) throw new ProtocolError('name_taken', 'that name is reserved');
     if (!proven && hub.cluster.isOnline(who.id)) throw new ProtocolError('name_taken');
-    const isNew = await hub.store.saveUser(who);
+    // The store refuses a guest the id of anyone who ever logged in with a host application's token, on every node.
+    const saved = await hub.store.saveUser(who, via);
+    if (saved === 'refused') throw registeredName();
+    if (via === 'token') {
+      // Guests who entered the id before its first token login go, here and on the other nodes.
+      hub.dir.endGuestSession(who.id);
+      if (saved === 'first_token') hub.cluster.publish({ k: 'kick', user: who.id, guests: true });
+    }
+    const isNew = saved === 'new';
     if (isNew) await hub.store.addMember('lobby', who.id);
     const rooms = await hub.store.roomsOf(who.id);
     // The cross-node claim (always granted on one node): atomic, so two nodes cannot both let one guest name in.
@@ -105,11 +125,19 @@ export async function login(hub: Hub, conn: Connection, cmd: LoginCommand): Prom
     }
     // Re-checked: another login of this name may have finished while we awaited.
     if (!proven && hub.dir.users.has(who.id)) throw new ProtocolError('name_taken');
-
     let user = hub.dir.users.get(who.id);
+    if (user && user.guest !== (via === 'guest')) {
+      // A guest token's login and the id's first token login crossed: the token user keeps the id.
+      if (via === 'guest') throw registeredName();
+      hub.dir.endGuestSession(who.id);
+      user = undefined;
+      // The guest's last connection released this node's claim on the id: take it again (in order on the bus).
+      void hub.cluster.claim({ ...who, status: 'online' }, rooms, false);
+    }
+
     const first = user === undefined;
     if (!user) {
-      user = new OnlineUser({ ...who, status: 'online' });
+      user = new OnlineUser({ ...who, status: 'online' }, via === 'guest');
       hub.dir.users.set(who.id, user);
       for (const name of rooms) {
         const room = hub.dir.rooms.get(name);
@@ -132,7 +160,7 @@ export async function login(hub: Hub, conn: Connection, cmd: LoginCommand): Prom
 
     let replayed: [Replay, string];
     try {
-      replayed = await Promise.all([replay(hub, user, cmd.cursors), hub.tokens.sign(who)]);
+      replayed = await Promise.all([replay(hub, user, cmd.cursors), hub.tokens.sign(who, { guest: via === 'guest' })]);
     } catch (err) {
       // The client never saw `login`: undo it, so a retry starts from scratch.
       conn.held = null;

@@ -11,7 +11,12 @@ export class OnlineUser {
   readonly conns = new Set<Connection>();
   /** Rooms this user is a member of (names). */
   readonly rooms = new Set<string>();
-  constructor(public info: UserInfo) {}
+  /**
+   * Logged in as a guest (a name, or a token webim issued to a guest). A
+   * session is all guest or all token: a guest never joins a token user's
+   * connections, and a token login ends a guest session of its id.
+   */
+  constructor(public info: UserInfo, readonly guest: boolean) {}
 
   get sender(): Sender {
     return { id: this.info.id, name: this.info.name, avatar: this.info.avatar };
@@ -37,6 +42,18 @@ export class Directory {
       room.info = info;
     }
     return room;
+  }
+
+  /**
+   * Ends a guest session of this id with `bye` `kicked`, if there is one:
+   * a host application's user takes the id back from guests who entered it
+   * before its first token login. True when a session ended.
+   */
+  endGuestSession(id: string): boolean {
+    const user = this.users.get(id);
+    if (!user?.guest) return false;
+    for (const c of [...user.conns]) c.bye('kicked', 'a registered user has this name');
+    return true;
   }
 
   onlineInfos(): UserInfo[] {

@@ -26,7 +26,14 @@ export interface Limits {
 }
 
 const CONTROL = /[\p{Cc}\u2028\u2029]/u;
-const USER_ID = /^[^\s:]{1,512}$/u;
+/**
+ * PostgreSQL cannot store U+0000 in text while SQLite can: no client string
+ * may carry it, so that every store takes the same messages.
+ */
+const NUL = '\u0000';
+const USER_ID = /^[^\s:\u0000]{1,512}$/u;
+/** PROTOCOL.md section 2: a `cid` has 1-64 characters. */
+const MAX_CID = 64;
 const MAX_CURSORS = 1000;
 /**
  * No command nests deeper than `login.resume.cursors` (3 levels). A deeper
@@ -54,8 +61,25 @@ function string(frame: Frame, field: string, optional = false): string | undefin
   const v = frame[field];
   if (v === undefined && optional) return undefined;
   // Lone surrogates cannot be stored or echoed faithfully: refuse them here.
-  if (typeof v !== 'string' || !v.isWellFormed()) bad(field);
+  if (typeof v !== 'string' || !v.isWellFormed() || v.includes(NUL)) bad(field);
   return v;
+}
+
+/** A `cid` the protocol allows: 1-64 code points, well-formed, no NUL. */
+function validCid(v: unknown): v is string {
+  // Two UTF-16 units per code point at most: a longer string is refused before it is counted.
+  if (typeof v !== 'string' || v.length > 2 * MAX_CID || !v.isWellFormed() || v.includes(NUL)) return false;
+  const n = codePoints(v);
+  return n >= 1 && n <= MAX_CID;
+}
+
+/**
+ * The `ref` of an `error` answering this frame: the `cid` of a `send` where
+ * it is one the protocol allows, else the `cmd` (cut to 64 UTF-16 units),
+ * so that what the server echoes is bounded whatever the client sent.
+ */
+export function errorRef(frame: Frame): string {
+  return frame.cmd === 'send' && validCid(frame.cid) ? frame.cid : frame.cmd.slice(0, 64);
 }
 
 export function validName(raw: string): string | undefined {
@@ -154,7 +178,7 @@ export function decode(frame: Frame, limits: Limits): Command {
     }
     case 'send': {
       const cid = string(frame, 'cid');
-      if (codePoints(cid) < 1 || codePoints(cid) > 64) bad('cid');
+      if (!validCid(cid)) bad('cid');
       const to = target(frame);
       const type = frame.type;
       if (type !== 'text' && type !== 'emoji' && type !== 'image') bad('type');

@@ -54,22 +54,44 @@ function refuse(req: FastifyRequest, reply: FastifyReply, code: ErrorCode, messa
   return respond(req, reply, ErrorCodes[code].status, { error: code, message });
 }
 
-async function store(input: Buffer, opts: UploadOptions): Promise<{ url: string; thumb: string } | undefined> {
-  let meta: sharp.Metadata;
+/** Why an upload was refused: it is no image sharp reads, or its canvas is over MAX_PIXELS. */
+type Refusal = 'not_an_image' | 'too_many_pixels';
+
+/** The image's header, or why it is refused. */
+async function inspect(input: Buffer): Promise<sharp.Metadata | Refusal> {
   try {
-    meta = await sharp(input, { limitInputPixels: MAX_PIXELS }).metadata();
+    return await sharp(input, { limitInputPixels: MAX_PIXELS }).metadata();
   } catch {
-    return undefined; // not an image sharp can read: refused by the caller
+    // Tell a canvas over the limit from a file that is no image. Reading the header without the
+    // limit decodes no pixels, so a decompression bomb costs nothing here.
+    const header = await sharp(input, { limitInputPixels: false }).metadata().catch(() => undefined);
+    const pixels = (header?.width ?? 0) * (header?.height ?? 0);
+    return pixels > MAX_PIXELS ? 'too_many_pixels' : 'not_an_image';
   }
+}
+
+async function store(input: Buffer, opts: UploadOptions): Promise<{ url: string; thumb: string } | Refusal> {
+  const meta = await inspect(input);
+  if (typeof meta === 'string') return meta;
   const ext = meta.format ? FORMATS[meta.format] : undefined;
-  if (!ext || meta.format === undefined) return undefined;
+  if (!ext || meta.format === undefined) return 'not_an_image';
   const animated = meta.format === 'gif' || meta.format === 'webp';
   const image = () => sharp(input, { limitInputPixels: MAX_PIXELS, animated }).rotate();
   const format = meta.format as keyof sharp.FormatEnum;
-  const [full, thumb] = await Promise.all([
-    image().toFormat(format).toBuffer(),
-    image().resize(opts.thumbSize, opts.thumbSize, { fit: 'inside', withoutEnlargement: true }).toFormat(format).toBuffer(),
-  ]);
+  let full: Buffer;
+  let thumb: Buffer;
+  try {
+    [full, thumb] = await Promise.all([
+      image().toFormat(format).toBuffer(),
+      image().resize(opts.thumbSize, opts.thumbSize, { fit: 'inside', withoutEnlargement: true }).toFormat(format).toBuffer(),
+    ]);
+  } catch {
+    // All frames of an animation are decoded at once, so together they may pass the limit that the
+    // first alone did not; otherwise a sound header sat over broken pixel data: no image (not a 500).
+    const frames = animated ? (meta.pages ?? 1) : 1;
+    const pixels = (meta.width ?? 0) * (meta.pageHeight ?? meta.height ?? 0) * frames;
+    return pixels > MAX_PIXELS ? 'too_many_pixels' : 'not_an_image';
+  }
   const id = randomBytes(12).toString('base64url');
   await writeFile(join(opts.dir, `${id}_thumb.${ext}`), thumb);
   // The full image last: once it exists the URL counts as issued.
@@ -108,7 +130,10 @@ export default async function uploads(app: FastifyInstance, opts: UploadOptions)
       throw err;
     }
     const saved = await store(input, opts);
-    if (!saved) return refuse(req, reply, 'bad_request', 'not a PNG, JPEG, GIF or WebP image');
+    if (saved === 'too_many_pixels') {
+      return refuse(req, reply, 'bad_request', `images are limited to ${MAX_PIXELS / 1_000_000} megapixels (width times height)`);
+    }
+    if (saved === 'not_an_image') return refuse(req, reply, 'bad_request', 'not a PNG, JPEG, GIF or WebP image');
     req.log.info({ user: who.id, url: saved.url, bytes: input.length }, 'image uploaded');
     return respond(req, reply, 200, saved);
   });

@@ -2,7 +2,7 @@ import { randomBytes } from 'node:crypto';
 import { parseChannel } from '../channels.js';
 import { StoreUnavailableError } from '../errors.js';
 import type { NewMessage, RoomInfo, Sender, StoredMessage } from '../types.js';
-import type { AppendResult, HistoryPage, HistoryStore, ReplayPage } from './store.js';
+import { type AppendResult, type HistoryPage, type HistoryStore, type LoginKind, type ReplayPage, saveOutcome, type SavedUser } from './store.js';
 
 /**
  * A HistoryStore that keeps everything in Maps and forgets it on exit: for
@@ -20,6 +20,8 @@ export class MemoryStore implements HistoryStore {
   private readonly membersOf = new Map<string, Set<string>>();
   private readonly roomsOfUser = new Map<string, Set<string>>();
   private readonly users = new Map<string, Sender>();
+  /** Ids that have logged in with a host application's token. */
+  private readonly tokenUsers = new Set<string>();
   private readonly dmOfUser = new Map<string, Set<string>>();
   private readonly delivered = new Map<string, Map<string, number>>();
   private closed = false;
@@ -126,10 +128,12 @@ export class MemoryStore implements HistoryStore {
     return this.membersOf.get(room)?.has(userId) ?? false;
   }
 
-  async saveUser(user: Sender): Promise<boolean> {
-    const known = this.users.has(user.id);
+  async saveUser(user: Sender, via: LoginKind): Promise<SavedUser> {
+    const outcome = saveOutcome(this.users.has(user.id) ? this.tokenUsers.has(user.id) : undefined, via);
+    if (outcome === 'refused') return outcome;
     this.users.set(user.id, { id: user.id, name: user.name, avatar: user.avatar });
-    return !known;
+    if (via === 'token') this.tokenUsers.add(user.id);
+    return outcome;
   }
 
   /** Not in HistoryStore (yet): the profile saved by saveUser, for checks on users who are offline. */

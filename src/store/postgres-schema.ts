@@ -64,6 +64,8 @@ const MIGRATIONS: readonly string[] = [
     PRIMARY KEY (user_id, channel)
   );
   `,
+  // Ids that logged in with a host application's token: guests may not take them (src/core/login.ts).
+  'ALTER TABLE users ADD COLUMN token_user boolean NOT NULL DEFAULT false',
 ];
 
 export const SCHEMA_VERSION = MIGRATIONS.length;
@@ -137,11 +139,21 @@ export const SQL = {
   roomsOf: 'SELECT room FROM memberships WHERE user_id = $1 ORDER BY room COLLATE "C"',
   isMember: 'SELECT 1 FROM memberships WHERE room = $1 AND user_id = $2',
   getUser: 'SELECT id, name, avatar FROM users WHERE id = $1',
-  // xmax is 0 on a row this statement inserted and set on one it updated:
-  // "was it new" without a read that a concurrent node could overtake.
-  upsertUser: `INSERT INTO users (id, name, avatar) VALUES ($1, $2, $3)
-    ON CONFLICT (id) DO UPDATE SET name = excluded.name, avatar = excluded.avatar
-    RETURNING (xmax = 0) AS inserted`,
+  /**
+   * One statement, so that no node can come between the check and the
+   * write. xmax is 0 on a row this statement inserted and set on one it
+   * updated: "was it new". A guest save ($4 false) of a token user's id
+   * updates nothing and returns no row: refused, decided on the row as
+   * locked, whatever committed meanwhile. `was_token` is the mark in the
+   * statement's snapshot (null when the row was not there yet): since the
+   * mark is never cleared, it can only make a token save look like the
+   * first one, never hide the first.
+   */
+  upsertUser: `WITH old AS (SELECT token_user FROM users WHERE id = $1)
+    INSERT INTO users (id, name, avatar, token_user) VALUES ($1, $2, $3, $4)
+    ON CONFLICT (id) DO UPDATE SET name = excluded.name, avatar = excluded.avatar, token_user = users.token_user OR excluded.token_user
+      WHERE excluded.token_user OR NOT users.token_user
+    RETURNING (xmax = 0) AS inserted, (SELECT token_user FROM old) AS was_token`,
   getDelivered: 'SELECT channel, seq FROM delivered WHERE user_id = $1',
   // Only ever raised, in SQL too, so that a late write from any node cannot lower a cursor; rows in a fixed order as in `reserve`.
   raiseDelivered: `INSERT INTO delivered (user_id, channel, seq)

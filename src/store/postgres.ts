@@ -5,7 +5,7 @@ import type { NewMessage, RoomInfo, Sender } from '../types.js';
 import { migrate, redactUrl, SQL, toMessage, toRoom, type MessageRow, type RoomRow } from './postgres-schema.js';
 import { GroupCommit, storeError, type Draft } from './postgres-writer.js';
 import { newId } from './sqlite-schema.js';
-import type { AppendResult, HistoryPage, HistoryStore, ReplayPage } from './store.js';
+import { type AppendResult, type HistoryPage, type HistoryStore, type LoginKind, type ReplayPage, saveOutcome, type SavedUser } from './store.js';
 
 export interface PostgresStoreOptions {
   /** postgres://user:password@host:port/database */
@@ -175,10 +175,14 @@ export class PostgresStore implements HistoryStore {
     return (await this.rows(SQL.isMember, [room, userId])).length > 0;
   }
 
-  saveUser(user: Sender): Promise<boolean> {
+  saveUser(user: Sender, via: LoginKind): Promise<SavedUser> {
     return this.write(async (c) => {
-      const [row] = (await c.query<{ inserted: boolean }>(SQL.upsertUser, [user.id, user.name, user.avatar])).rows;
-      return row?.inserted === true;
+      const values = [user.id, user.name, user.avatar, via === 'token'];
+      const [row] = (await c.query<{ inserted: boolean; was_token: boolean | null }>(SQL.upsertUser, values)).rows;
+      if (!row) return 'refused';
+      // A row another node inserted after this statement's snapshot has no `was_token`: then a guest
+      // save found no mark (it was not refused), and a token save counts as the first, which costs a check.
+      return saveOutcome(row.inserted ? undefined : row.was_token === true, via);
     });
   }
 

@@ -3,12 +3,22 @@ import type Database from 'better-sqlite3';
 import type { MessageType, RoomInfo, StoredMessage, Target } from '../types.js';
 
 /**
- * The tables of SqliteStore, the statements it prepares once, and how rows
- * map to the shared types. Bump
- * SCHEMA_VERSION (kept in PRAGMA user_version) and add a migration step in
- * SqliteStore.init whenever a table changes shape.
+ * The tables of SqliteStore, how a file is created or migrated on open, the
+ * statements it prepares once, and how rows map to the shared types.
+ *
+ * To change a table: change SCHEMA (the shape a new file gets) and append a
+ * step to MIGRATIONS that brings an existing file to that shape (never edit
+ * a step that has shipped); SCHEMA_VERSION, kept in PRAGMA user_version,
+ * follows from its length.
  */
-export const SCHEMA_VERSION = 1;
+
+/** Step i takes a file from version i + 1 to version i + 2 (version 1 is the first shape; 0 is a new file). */
+const MIGRATIONS: readonly string[] = [
+  // Ids that logged in with a host application's token: guests may not take them (src/core/login.ts).
+  'ALTER TABLE users ADD COLUMN token_user INTEGER NOT NULL DEFAULT 0',
+];
+
+export const SCHEMA_VERSION = MIGRATIONS.length + 1;
 
 // `seq` rather than `offset`: OFFSET is an SQL keyword.
 export const SCHEMA = `
@@ -42,7 +52,8 @@ CREATE INDEX IF NOT EXISTS memberships_user ON memberships (user_id, room);
 CREATE TABLE IF NOT EXISTS users (
   id TEXT PRIMARY KEY,
   name TEXT NOT NULL,
-  avatar TEXT NOT NULL
+  avatar TEXT NOT NULL,
+  token_user INTEGER NOT NULL DEFAULT 0
 );
 CREATE TABLE IF NOT EXISTS dm_channels (
   user_id TEXT NOT NULL,
@@ -56,6 +67,32 @@ CREATE TABLE IF NOT EXISTS delivered (
   PRIMARY KEY (user_id, channel)
 ) WITHOUT ROWID;
 `;
+
+/**
+ * Creates the tables of a new file, or brings an older one up to
+ * SCHEMA_VERSION, in one transaction: a step that fails leaves the file as
+ * it was. A file of a newer webim is refused, not touched.
+ */
+export function applySchema(db: Database.Database, file: string): void {
+  const version = db.pragma('user_version', { simple: true }) as number;
+  if (version > SCHEMA_VERSION) {
+    throw new Error(`${file} has schema version ${version}, newer than this webim (${SCHEMA_VERSION})`);
+  }
+  db.transaction(() => {
+    // A new file (version 0) gets the current shape from SCHEMA alone.
+    for (let v = version; v > 0 && v < SCHEMA_VERSION; v++) db.exec(MIGRATIONS[v - 1] as string);
+    db.exec(SCHEMA);
+    db.pragma(`user_version = ${SCHEMA_VERSION}`);
+  })();
+}
+
+export interface UserRow {
+  id: string;
+  name: string;
+  avatar: string;
+  /** 1 once the id has logged in with a host application's token. */
+  token_user: number;
+}
 
 export interface MessageRow {
   channel: string;
@@ -99,8 +136,8 @@ export interface Statements {
   removeMember: Stmt<[string, string]>;
   roomsOf: Stmt<[string], string>;
   isMember: Stmt<[string, string], number>;
-  getUser: Stmt<[string], { id: string; name: string; avatar: string }>;
-  upsertUser: Stmt<[string, string, string]>;
+  getUser: Stmt<[string], UserRow>;
+  upsertUser: Stmt<[string, string, string, number]>;
   getDelivered: Stmt<[string], { channel: string; seq: number }>;
   raiseDelivered: Stmt<[string, string, number]>;
 }
@@ -127,10 +164,10 @@ export function prepareStatements(db: Database.Database): Statements {
     removeMember: db.prepare('DELETE FROM memberships WHERE room = ? AND user_id = ?'),
     roomsOf: db.prepare<[string], string>('SELECT room FROM memberships WHERE user_id = ? ORDER BY room').pluck(),
     isMember: db.prepare<[string, string], number>('SELECT 1 FROM memberships WHERE room = ? AND user_id = ?').pluck(),
-    getUser: db.prepare('SELECT id, name, avatar FROM users WHERE id = ?'),
-    upsertUser: db.prepare(
-      'INSERT INTO users (id, name, avatar) VALUES (?, ?, ?) ON CONFLICT (id) DO UPDATE SET name = excluded.name, avatar = excluded.avatar',
-    ),
+    getUser: db.prepare('SELECT id, name, avatar, token_user FROM users WHERE id = ?'),
+    // Once a token user, always one: a later save never clears the mark.
+    upsertUser: db.prepare(`INSERT INTO users (id, name, avatar, token_user) VALUES (?, ?, ?, ?) ON CONFLICT (id)
+      DO UPDATE SET name = excluded.name, avatar = excluded.avatar, token_user = max(token_user, excluded.token_user)`),
     getDelivered: db.prepare('SELECT channel, seq FROM delivered WHERE user_id = ?'),
     // Only ever raised, in SQL too, so that a late write cannot lower a cursor.
     raiseDelivered: db.prepare(

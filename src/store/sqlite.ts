@@ -5,8 +5,8 @@ import { LRUCache } from 'lru-cache';
 import { parseChannel } from '../channels.js';
 import { StoreUnavailableError } from '../errors.js';
 import type { NewMessage, RoomInfo, Sender, StoredMessage } from '../types.js';
-import type { AppendResult, HistoryPage, HistoryStore, ReplayPage } from './store.js';
-import { newId, prepareStatements, SCHEMA, SCHEMA_VERSION, toMessage, toRoom, type Statements } from './sqlite-schema.js';
+import { applySchema, newId, prepareStatements, toMessage, toRoom, type Statements } from './sqlite-schema.js';
+import { type AppendResult, type HistoryPage, type HistoryStore, type LoginKind, type ReplayPage, saveOutcome, type SavedUser } from './store.js';
 
 export interface SqliteStoreOptions {
   dir: string;
@@ -88,12 +88,7 @@ export class SqliteStore implements HistoryStore {
       // commit for power loss, and group commit keeps that affordable.
       db.pragma(`synchronous = ${this.fsync ? 'FULL' : 'NORMAL'}`);
       db.pragma('cache_size = -16000');
-      const version = db.pragma('user_version', { simple: true }) as number;
-      if (version > SCHEMA_VERSION) {
-        throw new Error(`${this.dir}/webim.sqlite has schema version ${version}, newer than this webim (${SCHEMA_VERSION})`);
-      }
-      db.exec(SCHEMA);
-      db.pragma(`user_version = ${SCHEMA_VERSION}`);
+      applySchema(db, `${this.dir}/webim.sqlite`);
       this.st = prepareStatements(db);
       this.writeBatch = db.transaction((batch: Pending[]) => {
         for (const p of batch) p.run();
@@ -223,21 +218,26 @@ export class SqliteStore implements HistoryStore {
     return this.statements().isMember.get(room, userId) !== undefined;
   }
 
-  saveUser(user: Sender): Promise<boolean> {
-    // A returning user whose profile is unchanged needs no write, so that
-    // login (and its replay) keeps working while the disk is full or
-    // read-only. Not while a save of this id is pending: the last one wins.
+  saveUser(user: Sender, via: LoginKind): Promise<SavedUser> {
+    // A returning user whose profile is unchanged needs no write, nor does a
+    // refused guest, so that login and its replay keep working while the
+    // disk is full or read-only. Not while a save of this id is pending: the
+    // write decides then, in call order.
     try {
       const row = this.pendingUsers.has(user.id) ? undefined : this.statements().getUser.get(user.id);
-      if (row && row.name === user.name && row.avatar === user.avatar) return Promise.resolve(false);
+      const outcome = row && saveOutcome(row.token_user !== 0, via);
+      if (outcome === 'refused' || (outcome === 'known' && row?.name === user.name && row.avatar === user.avatar)) {
+        return Promise.resolve(outcome);
+      }
     } catch (err) {
       return Promise.reject(unavailable(err));
     }
     this.pendingUsers.add(user.id);
     return this.write((st) => {
-      const known = st.getUser.get(user.id) !== undefined;
-      st.upsertUser.run(user.id, user.name, user.avatar);
-      return !known;
+      const row = st.getUser.get(user.id);
+      const outcome = saveOutcome(row && row.token_user !== 0, via);
+      if (outcome !== 'refused') st.upsertUser.run(user.id, user.name, user.avatar, via === 'token' ? 1 : 0);
+      return outcome;
     });
   }
 

@@ -21,6 +21,29 @@ export interface ReplayPage {
 }
 
 /**
+ * How a login proved who it is: `token`, a token the host application
+ * signed; `guest`, a name alone or a token webim issued to a guest (either
+ * way nothing but the name vouches for the id).
+ */
+export type LoginKind = 'token' | 'guest';
+
+/**
+ * What `saveUser` did: `new`, the id was never seen (saved, and marked as a
+ * token user for a token login); `known`, the profile was updated;
+ * `first_token`, a token login of an id that until now had logged in only as
+ * a guest (or before token users were remembered): it is marked from now on;
+ * `refused`, a guest login of a token user's id: nothing was written.
+ */
+export type SavedUser = 'new' | 'known' | 'first_token' | 'refused';
+
+/** What a save does, from what the store held: `wasToken` undefined for an id never seen, else whether it is a token user's. */
+export function saveOutcome(wasToken: boolean | undefined, via: LoginKind): SavedUser {
+  if (wasToken === undefined) return 'new';
+  if (via === 'guest') return wasToken ? 'refused' : 'known';
+  return wasToken ? 'known' : 'first_token';
+}
+
+/**
  * Durable state of the chat: messages with per-channel offsets 1..N,
  * rooms, memberships, known users and the per-user delivery cursors of
  * private channels. Every implementation passes test/store-suite.ts.
@@ -56,8 +79,13 @@ export interface HistoryStore {
   roomsOf(userId: string): Promise<string[]>;
   isMember(room: string, userId: string): Promise<boolean>;
 
-  /** Remembers a user's profile; resolves true when the user was not known before. */
-  saveUser(user: Sender): Promise<boolean>;
+  /**
+   * Remembers a user's profile at login. A token login marks the id as a
+   * token user for good; a guest login of a token user's id is refused and
+   * writes nothing, atomically with respect to a token login of that id on
+   * any node, so a guest can never take over a token user's id.
+   */
+  saveUser(user: Sender, via: LoginKind): Promise<SavedUser>;
   /** The profile last saved for a user id, or undefined for a user never seen. */
   getUser(id: string): Promise<Sender | undefined>;
   /** The `dm:` channels that have at least one message and include this user. */
