@@ -63,14 +63,17 @@ export class RedisBus implements Bus {
   private resyncing = false;
   private closing = false;
   private lastError = 0;
+  private readonly retryCapMs: number;
 
   constructor(private readonly opts: RedisBusOptions) {
+    this.retryCapMs = Math.max(50, Math.min(1000, Math.floor(opts.timeout / 4)));
     const common = {
       lazyConnect: true,
       enableOfflineQueue: false,
       maxRetriesPerRequest: 1,
-      // Reconnect fast and for ever: a node without Redis still serves its own clients.
-      retryStrategy: (times: number) => Math.min(100 * times, 1000),
+      // Reconnect fast and for ever: a node without Redis still serves its own clients. At most a quarter of the node
+      // timeout apart, so that after an outage every node is back well before the others' final resync counts it gone.
+      retryStrategy: (times: number) => Math.min(100 * times, this.retryCapMs),
     };
     this.cmd = new Redis(opts.url, common);
     this.sub = new Redis(opts.url, common);
@@ -166,9 +169,11 @@ export class RedisBus implements Bus {
         this.graceUntil = Date.now() + this.opts.timeout;
         this.opts.log.info({ node: this.nodeId }, 'bus reconnected');
         this.handlers?.resync(false);
+        // After a node timeout every live node has registered again, give or take one retry interval of a node that
+        // reconnected just after us: only then may the resync count missing users as gone.
         setTimeout(() => {
           if (!this.closing) this.handlers?.resync(true);
-        }, this.opts.timeout + this.opts.heartbeat).unref();
+        }, this.opts.timeout + this.opts.heartbeat + this.retryCapMs).unref();
       } catch (err) {
         this.warn(err, 'bus resync failed; retrying');
         setTimeout(() => this.reconnected(), 500).unref();
