@@ -1,8 +1,7 @@
-import { randomBytes } from 'node:crypto';
 import { parseChannel } from '../channels.js';
 import { StoreUnavailableError } from '../errors.js';
 import type { NewMessage, RoomInfo, Sender, StoredMessage } from '../types.js';
-import { type AppendResult, type HistoryPage, type HistoryStore, type LoginKind, type ReplayPage, saveOutcome, type SavedUser } from './store.js';
+import { type AppendResult, type HistoryPage, type HistoryStore, type LoginKind, type ReplayPage, saveOutcome, type SavedUser, storedMessage } from './store.js';
 
 /**
  * A HistoryStore that keeps everything in Maps and forgets it on exit: for
@@ -47,18 +46,7 @@ export class MemoryStore implements HistoryStore {
         for (const user of parsed.users) addTo(this.dmOfUser, user, msg.channel);
       }
     }
-    const message: StoredMessage = {
-      id: randomBytes(12).toString('base64url'),
-      channel: msg.channel,
-      offset: list.length + 1,
-      from: { id: msg.from.id, name: msg.from.name, avatar: msg.from.avatar },
-      // Copied so that a caller reusing its object cannot rewrite history.
-      to: { ...msg.to },
-      type: msg.type,
-      body: msg.body,
-      ts: Date.now(),
-      cid: msg.cid,
-    };
+    const message = storedMessage(msg, list.length + 1);
     list.push(message);
     this.bySenderCid.set(key, message);
     return Promise.resolve({ message, duplicate: false });

@@ -4,8 +4,7 @@ import { StartupError, StoreUnavailableError } from '../errors.js';
 import type { NewMessage, RoomInfo, Sender } from '../types.js';
 import { migrate, redactUrl, SQL, toMessage, toRoom, type MessageRow, type RoomRow } from './postgres-schema.js';
 import { GroupCommit, storeError, type Draft } from './postgres-writer.js';
-import { newId } from './sqlite-schema.js';
-import { type AppendResult, type HistoryPage, type HistoryStore, type LoginKind, type ReplayPage, saveOutcome, type SavedUser } from './store.js';
+import { type AppendResult, type HistoryPage, type HistoryStore, type LoginKind, type ReplayPage, saveOutcome, type SavedUser, storedMessage } from './store.js';
 
 export interface PostgresStoreOptions {
   /** postgres://user:password@host:port/database */
@@ -85,18 +84,7 @@ export class PostgresStore implements HistoryStore {
     if (writer instanceof Error) return Promise.reject(writer);
     const draft: Draft = {
       key: `${msg.from.id}\u0000${msg.cid}`,
-      message: {
-        id: newId(),
-        channel: msg.channel,
-        offset: 0,
-        from: { id: msg.from.id, name: msg.from.name, avatar: msg.from.avatar },
-        // Copied so that a caller reusing its object cannot rewrite history.
-        to: { ...msg.to },
-        type: msg.type,
-        body: msg.body,
-        ts: Date.now(),
-        cid: msg.cid,
-      },
+      message: storedMessage(msg, 0),
       result: undefined,
     };
     return new Promise<AppendResult>((resolve, reject) => {

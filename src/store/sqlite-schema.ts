@@ -1,4 +1,3 @@
-import { randomBytes } from 'node:crypto';
 import type Database from 'better-sqlite3';
 import type { MessageType, RoomInfo, StoredMessage, Target } from '../types.js';
 
@@ -192,19 +191,4 @@ export function toMessage(row: MessageRow): StoredMessage {
 
 export function toRoom(row: RoomRow): RoomInfo {
   return { name: row.name, title: row.title, membersOnly: row.members_only !== 0, createdAt: row.created_at };
-}
-
-/** Ids are 96 random bits in 16 base64url chars; bytes come from a pool, one syscall per 4096 ids. */
-const ID_BYTES = 12;
-let idPool = Buffer.alloc(0);
-let idPos = 0;
-
-export function newId(): string {
-  if (idPos + ID_BYTES > idPool.length) {
-    idPool = randomBytes(ID_BYTES * 4096);
-    idPos = 0;
-  }
-  const id = idPool.toString('base64url', idPos, idPos + ID_BYTES);
-  idPos += ID_BYTES;
-  return id;
 }

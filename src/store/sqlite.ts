@@ -5,8 +5,8 @@ import { LRUCache } from 'lru-cache';
 import { parseChannel } from '../channels.js';
 import { StoreUnavailableError } from '../errors.js';
 import type { NewMessage, RoomInfo, Sender, StoredMessage } from '../types.js';
-import { applySchema, newId, prepareStatements, toMessage, toRoom, type Statements } from './sqlite-schema.js';
-import { type AppendResult, type HistoryPage, type HistoryStore, type LoginKind, type ReplayPage, saveOutcome, type SavedUser } from './store.js';
+import { applySchema, prepareStatements, toMessage, toRoom, type Statements } from './sqlite-schema.js';
+import { type AppendResult, type HistoryPage, type HistoryStore, type LoginKind, type ReplayPage, saveOutcome, type SavedUser, storedMessage } from './store.js';
 
 export interface SqliteStoreOptions {
   dir: string;
@@ -111,17 +111,7 @@ export class SqliteStore implements HistoryStore {
 
       const channel = msg.channel;
       const offset = this.nextOffset(st, channel);
-      const message: StoredMessage = {
-        id: newId(),
-        channel,
-        offset,
-        from: { id: msg.from.id, name: msg.from.name, avatar: msg.from.avatar },
-        to: { ...msg.to },
-        type: msg.type,
-        body: msg.body,
-        ts: Date.now(),
-        cid: msg.cid,
-      };
+      const message = storedMessage(msg, offset);
       const entry: SentEntry = { channel, offset, message, state: 'pending' };
       this.sent.set(key, entry);
       const recipient = JSON.stringify(message.to);

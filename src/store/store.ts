@@ -1,3 +1,4 @@
+import { randomBytes } from 'node:crypto';
 import type { NewMessage, RoomInfo, Sender, StoredMessage } from '../types.js';
 
 /** The answer of `append`: the stored message, and whether it was there already (same sender and cid). */
@@ -35,6 +36,37 @@ export type LoginKind = 'token' | 'guest';
  * `refused`, a guest login of a token user's id: nothing was written.
  */
 export type SavedUser = 'new' | 'known' | 'first_token' | 'refused';
+
+/** Ids are 96 random bits in 16 base64url chars; bytes come from a pool, one syscall per 4096 ids. */
+const ID_BYTES = 12;
+let idPool = Buffer.alloc(0);
+let idPos = 0;
+
+export function newId(): string {
+  if (idPos + ID_BYTES > idPool.length) {
+    idPool = randomBytes(ID_BYTES * 4096);
+    idPos = 0;
+  }
+  const id = idPool.toString('base64url', idPos, idPos + ID_BYTES);
+  idPos += ID_BYTES;
+  return id;
+}
+
+/** The stored form of a new message; every store gives it its id, offset and time the same way. */
+export function storedMessage(msg: NewMessage, offset: number): StoredMessage {
+  return {
+    id: newId(),
+    channel: msg.channel,
+    offset,
+    from: { id: msg.from.id, name: msg.from.name, avatar: msg.from.avatar },
+    // Copied so that a caller reusing its object cannot rewrite history.
+    to: { ...msg.to },
+    type: msg.type,
+    body: msg.body,
+    ts: Date.now(),
+    cid: msg.cid,
+  };
+}
 
 /** What a save does, from what the store held: `wasToken` undefined for an id never seen, else whether it is a token user's. */
 export function saveOutcome(wasToken: boolean | undefined, via: LoginKind): SavedUser {
