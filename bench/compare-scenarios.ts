@@ -70,7 +70,7 @@ export interface MixedSuite {
 
 const FILLER = 'the quick brown fox jumps over the lazy dog while the lobby reads along';
 const sleep = (ms: number): Promise<void> => new Promise((r) => setTimeout(r, ms));
-const WS_KIND: Record<ServerName, Kind> = { webim: 'webim-ws', ws: 'ws', 'socket.io': 'sio-ws', sockjs: 'sockjs-ws' };
+export const WS_KIND: Record<ServerName, Kind> = { webim: 'webim-ws', ws: 'ws', 'socket.io': 'sio-ws', sockjs: 'sockjs-ws' };
 const POLL_KIND: Partial<Record<ServerName, Kind>> = { webim: 'webim-comet', 'socket.io': 'sio-polling', sockjs: 'sockjs-xhr-polling' };
 /** webim puts every user in `lobby`: its big room. */
 const bigRoom = (server: ServerName): string => (server === 'webim' ? 'lobby' : 'big');
@@ -83,7 +83,7 @@ async function openSender(server: ServerName, port: number, withSmall: boolean):
 }
 
 /** Two users in a room of their own: one pings, the other answers at once; every 10 ms until stopped. */
-function startPings(a: LoadConn, b: LoadConn): () => Rtt {
+export function startPings(a: LoadConn, b: LoadConn): () => Rtt {
   const sent = new Map<number, number>();
   const rtts: number[] = [];
   let i = 0;
