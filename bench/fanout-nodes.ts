@@ -5,8 +5,8 @@
  * left behind and no other user of that Redis sees the bench's nodes.
  */
 import { randomBytes } from 'node:crypto';
-import { Redis } from 'ioredis';
-import pg from 'pg';
+import { admin, databaseUrl } from '../test/helpers/postgres.js';
+import { dropPrefix } from '../test/helpers/redis.js';
 
 export interface BenchCluster {
   /** Flags every node of the run starts with. */
@@ -15,41 +15,20 @@ export interface BenchCluster {
   drop(): Promise<void>;
 }
 
-async function admin(url: string, sql: string): Promise<void> {
-  const client = new pg.Client({ connectionString: url, connectionTimeoutMillis: 5000 });
-  client.on('error', () => undefined);
-  await client.connect();
-  try {
-    await client.query(sql);
-  } finally {
-    await client.end();
-  }
-}
-
 export async function openCluster(postgresAdminUrl: string, redisUrl: string): Promise<BenchCluster> {
   const tag = `${process.pid}_${randomBytes(3).toString('hex')}`;
   const name = `webim_bench_${tag}`;
   const prefix = `webim-bench-${tag}`;
-  await admin(postgresAdminUrl, `CREATE DATABASE ${name}`);
-  const database = new URL(postgresAdminUrl);
-  database.pathname = `/${name}`;
+  await admin(`CREATE DATABASE ${name}`, postgresAdminUrl);
   let dropped = false;
   return {
-    args: ['--database', database.toString(), '--redis', redisUrl, '--redis-prefix', prefix, '--token-secret', `bench-secret-${tag}-0123456789`],
+    args: ['--database', databaseUrl(name, postgresAdminUrl), '--redis', redisUrl, '--redis-prefix', prefix, '--token-secret', `bench-secret-${tag}-0123456789`],
     async drop() {
       if (dropped) return;
       dropped = true;
-      await admin(postgresAdminUrl, `DROP DATABASE IF EXISTS ${name} WITH (FORCE)`).catch(() => undefined);
-      const redis = new Redis(redisUrl, { maxRetriesPerRequest: 1 });
-      redis.on('error', () => undefined);
-      try {
-        const keys = await redis.keys(`${prefix}:*`);
-        if (keys.length > 0) await redis.del(...keys);
-      } catch {
-        // A Redis that went away keeps the run's keys; they sit under the run's own prefix, out of anyone's way.
-      } finally {
-        redis.disconnect();
-      }
+      await admin(`DROP DATABASE IF EXISTS ${name} WITH (FORCE)`, postgresAdminUrl).catch(() => undefined);
+      // A Redis that went away keeps the run's keys; they sit under the run's own prefix, out of anyone's way.
+      await dropPrefix(redisUrl, prefix).catch(() => undefined);
     },
   };
 }

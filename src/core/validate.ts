@@ -177,7 +177,7 @@ export function decode(frame: Frame, limits: Limits): Command {
       return { cmd: 'login', name, avatar, token, cursors: cursors(frame) };
     }
     case 'send': {
-      const cid = string(frame, 'cid');
+      const cid = frame.cid;
       if (!validCid(cid)) bad('cid');
       const to = target(frame);
       const type = frame.type;

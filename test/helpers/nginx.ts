@@ -125,7 +125,8 @@ function childrenOf(pid: number): number[] {
   return r.stdout.split('\n').map((s) => Number(s.trim())).filter((n) => n > 0);
 }
 
-function canConnect(port: number): Promise<boolean> {
+/** Whether something accepts TCP connections on 127.0.0.1:`port` now. */
+export function canConnect(port: number): Promise<boolean> {
   return new Promise((resolve) => {
     const s = connect({ port, host: '127.0.0.1' });
     s.once('connect', () => {

@@ -21,9 +21,9 @@ export function databaseUrl(name: string, base = POSTGRES_ADMIN_URL): string {
   return url.toString();
 }
 
-/** Runs one statement on the admin database with a connection of its own. */
-async function admin(sql: string): Promise<void> {
-  const client = new pg.Client({ connectionString: POSTGRES_ADMIN_URL, connectionTimeoutMillis: 5000 });
+/** Runs one statement on the admin database (CREATE or DROP DATABASE) with a connection of its own. */
+export async function admin(sql: string, url = POSTGRES_ADMIN_URL): Promise<void> {
+  const client = new pg.Client({ connectionString: url, connectionTimeoutMillis: 5000 });
   client.on('error', () => undefined);
   await client.connect();
   try {

@@ -11,9 +11,9 @@
  */
 import { type ChildProcess, spawn, spawnSync } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
-import { connect } from 'node:net';
 import { Redis } from 'ioredis';
 import type { Test } from 'tap';
+import { canConnect } from './nginx.js';
 
 export const REDIS_URL = process.env.WEBIM_TEST_REDIS || 'redis://127.0.0.1:6379';
 
@@ -67,17 +67,6 @@ export interface OwnRedis {
   /** Starts it again on the same port (empty: no persistence). */
   restart(): Promise<void>;
   stop(): Promise<void>;
-}
-
-function canConnect(port: number): Promise<boolean> {
-  return new Promise((resolve) => {
-    const s = connect({ port, host: '127.0.0.1' });
-    s.once('connect', () => {
-      s.destroy();
-      resolve(true);
-    });
-    s.once('error', () => resolve(false));
-  });
 }
 
 /** A redis-server of the test's own; undefined after failing (CI) or skipping `t` when the binary is missing. */
