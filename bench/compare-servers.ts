@@ -74,6 +74,13 @@ function vmRss(pid: number): number {
   return m ? Number(m[1]) * 1024 : NaN;
 }
 
+/**
+ * Node flags of every server, webim's and each peer's alike: V8's memory reducer (see whenYoungGenSettled in
+ * bench-ipc.ts) starts 1 s after the process goes idle instead of 8 s, so that settled memory readings do not wait
+ * long. It runs only when the allocation rate is low: a busy window's CPU is not touched.
+ */
+export const SERVER_NODE_ARGS = ['--expose-gc', '--gc-memory-reducer-start-delay-ms=1000'];
+
 const PEER_SCRIPTS: Record<Exclude<ServerName, 'webim'>, string> = {
   ws: './peers/ws-peer.js',
   'socket.io': './peers/socketio-peer.js',
@@ -95,10 +102,12 @@ export class ServerProcess {
       dataDir = mkdtempSync(join(tmpdir(), 'webim-compare-'));
       // As `webim start` runs by default (SQLite store), with the per-IP and rate limits lifted for one-machine load.
       const args = ['--host', '127.0.0.1', '--port', '0', '--data-dir', dataDir, '--log-level', 'warn', '--max-connections-per-ip', '1000000',
-        '--rate-limit', '1000000', '--rate-burst', '1000000', '--poll-timeout', '55000'];
-      child = fork(here('./server-child.js'), args, { execArgv: ['--expose-gc'], stdio: ['ignore', 'inherit', 'inherit', 'ipc'] });
+        '--rate-limit', '1000000', '--rate-burst', '1000000', '--poll-timeout', '55000',
+        // For trying one option's cost by hand (e.g. WEBIM_BENCH_ARGS='--store memory'); the recorded runs leave it unset.
+        ...(process.env.WEBIM_BENCH_ARGS ?? '').split(' ').filter((a) => a !== '')];
+      child = fork(here('./server-child.js'), args, { execArgv: SERVER_NODE_ARGS, stdio: ['ignore', 'inherit', 'inherit', 'ipc'] });
     } else {
-      child = fork(here(PEER_SCRIPTS[name]), [], { execArgv: ['--expose-gc'], stdio: ['ignore', 'inherit', 'inherit', 'ipc'] });
+      child = fork(here(PEER_SCRIPTS[name]), [], { execArgv: SERVER_NODE_ARGS, stdio: ['ignore', 'inherit', 'inherit', 'ipc'] });
     }
     // Sending to a server that died is an 'error' event: the ask that follows fails on its own.
     child.on('error', () => undefined);
@@ -116,8 +125,13 @@ export class ServerProcess {
     return reply;
   }
 
-  async memory(): Promise<Memory> {
-    const m = await this.ask({ type: 'mem' }, 'mem');
+  /** Memory once V8 has given back what the setup's garbage grew: every figure that is a difference of two readings takes both this way. */
+  async settledMemory(): Promise<Memory> {
+    return this.memory(true);
+  }
+
+  async memory(settle = false): Promise<Memory> {
+    const m = await this.ask({ type: 'mem', settle }, 'mem');
     if (m.type !== 'mem') throw new Error('unreachable');
     return { rss: vmRss(this.child.pid as number), heap: m.heapUsed, sockets: m.sockets };
   }

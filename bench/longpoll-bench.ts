@@ -19,7 +19,7 @@ import { performance } from 'node:perf_hooks';
 import { fileURLToPath } from 'node:url';
 import { parseArgs } from 'node:util';
 import WebSocket from 'ws';
-import { once } from './compare-servers.js';
+import { once, SERVER_NODE_ARGS } from './compare-servers.js';
 import type { FromServer, ToServer } from './server-child.js';
 import type { FromWorker, ToWorker } from './longpoll-worker.js';
 
@@ -72,8 +72,9 @@ interface ServerState {
   timers: number;
 }
 
-async function memory(server: ChildProcess): Promise<ServerState> {
-  const request: ToServer = { type: 'mem' };
+/** settle: wait for V8 to give back what the setup grew (bench-ipc.ts), for the two readings a figure is the difference of. */
+async function memory(server: ChildProcess, settle = false): Promise<ServerState> {
+  const request: ToServer = { type: 'mem', settle };
   const answer = once<FromServer>(server, (m) => m.type === 'mem', 'memory', 120_000);
   server.send(request);
   const m = await answer;
@@ -113,13 +114,12 @@ async function main(): Promise<void> {
   const loadAtStart = loadavg()[0] ?? NaN;
   const serverArgs = ['--host', '127.0.0.1', '--port', '0', '--store', 'memory', '--data-dir', dataDir, '--log-level', 'warn',
     '--max-connections-per-ip', '100000', '--rate-limit', '1000000', '--rate-burst', '1000000', '--poll-timeout', '55000'];
-  const server = fork(here('./server-child.js'), serverArgs, { execArgv: ['--expose-gc'], stdio: ['ignore', 'inherit', 'inherit', 'ipc'] });
+  const server = fork(here('./server-child.js'), serverArgs, { execArgv: SERVER_NODE_ARGS, stdio: ['ignore', 'inherit', 'inherit', 'ipc'] });
   children.push(server);
   const ready = await once<FromServer>(server, (m) => m.type === 'ready', 'server start', 15_000);
   if (ready.type !== 'ready') throw new Error('unreachable');
   const { ws, token } = await login(ready.port);
-  await sleep(500);
-  const before = await memory(server);
+  const before = await memory(server, true);
 
   process.stderr.write(`holding ${polls} polls from ${procs} processes...\n`);
   const setupStarted = performance.now();
@@ -153,8 +153,7 @@ async function main(): Promise<void> {
     await sleep(200);
     after = await memory(server);
   }
-  await sleep(1000);
-  after = await memory(server);
+  after = await memory(server, true);
 
   await loopBusy(server);
   process.stderr.write(`${held} polls held; sending one room message...\n`);

@@ -5,7 +5,7 @@
  * sharing its event loop or its CPU accounting. Its RSS the bench reads
  * from /proc/<pid>/status.
  *
- *   messages in:  { type: 'mem' } | { type: 'loop' } | { type: 'stop' }
+ *   messages in:  { type: 'mem', settle? } | { type: 'loop' } | { type: 'stop' }
  *                 | { type: 'profile-start' } | { type: 'profile-stop', file }
  *   messages out: { type: 'ready', port } | { type: 'mem', heapUsed, rss, sockets, timers }
  *                 | { type: 'loop', busyMs, cpuMs, wallMs } | { type: 'profile', file, error? }
@@ -25,7 +25,8 @@ import { createServer } from '../src/server.js';
 import { serveBench } from './bench-ipc.js';
 
 export type ToServer =
-  | { type: 'mem' }
+  /** settle: first wait (up to 15 s) for V8 to give back a young generation grown by the setup (bench-ipc.ts). */
+  | { type: 'mem'; settle?: boolean }
   | { type: 'loop' }
   | { type: 'stop' }
   | { type: 'profile-start' }
