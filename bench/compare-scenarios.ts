@@ -26,6 +26,8 @@ export interface Sizes {
   devices: number;
   /** The longest wait for a server to finish the previous window's backlog. */
   quietMs: number;
+  /** How long a memory reading may wait for the server to settle (bench-ipc.ts); undefined: the server's default. */
+  settleLimitMs: number | undefined;
 }
 
 export interface Rtt {
@@ -155,7 +157,7 @@ export async function wsSuite(server: ServerName, sizes: Sizes, log: (line: stri
   const srv = await ServerProcess.start(server);
   let pool: LoadPool | undefined;
   try {
-    const before = await srv.settledMemory();
+    const before = await srv.settledMemory(sizes.settleLimitMs);
     const devices = server === 'webim' ? sizes.devices : 1;
     const opened = await LoadPool.open(WS_KIND[server], srv.port, sizes.members, {
       procs: Math.max(2, Math.ceil(sizes.members / 5000)),
@@ -166,7 +168,7 @@ export async function wsSuite(server: ServerName, sizes: Sizes, log: (line: stri
       log,
     });
     pool = opened.pool;
-    const after = await srv.settledMemory();
+    const after = await srv.settledMemory(sizes.settleLimitMs);
     log(`${sizes.members} idle connections: ${((after.rss - before.rss) / sizes.members / 1024).toFixed(2)} KiB RSS each`);
     const sender = await openSender(server, srv.port, true);
     const pa = await openConn(WS_KIND[server], { port: srv.port, localAddress: '127.0.0.1', name: 'pa' });
@@ -215,7 +217,7 @@ export async function pollSuite(server: ServerName, sizes: Sizes, log: (line: st
   try {
     // The sender first: its login must not wake the polls once they are held.
     const sender = await openSender(server, srv.port, false);
-    const before = await srv.settledMemory();
+    const before = await srv.settledMemory(sizes.settleLimitMs);
     const procs = Math.max(2, Math.ceil(sizes.polls / 2500));
     // webim: one identity per worker, many devices (as bench/longpoll-bench does), so that no presence crosses the polls.
     const devices = server === 'webim' ? Math.ceil(sizes.polls / procs) : 1;
@@ -227,7 +229,7 @@ export async function pollSuite(server: ServerName, sizes: Sizes, log: (line: st
     }
     // Past Node's default 5 s keep-alive timeout, so that the sockets of finished requests are gone wherever the server closes them.
     await sleep(2000);
-    after = await srv.settledMemory();
+    after = await srv.settledMemory(sizes.settleLimitMs);
     log(`${sizes.polls} ${kind} polls held (${after.sockets} server sockets)`);
     const { reports } = await pool.expect(0, 'big', 1, 60_000);
     const sentAt = [now()];

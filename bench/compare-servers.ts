@@ -126,12 +126,15 @@ export class ServerProcess {
   }
 
   /** Memory once V8 has given back what the setup's garbage grew: every figure that is a difference of two readings takes both this way. */
-  async settledMemory(): Promise<Memory> {
-    return this.memory(true);
+  async settledMemory(limitMs?: number): Promise<Memory> {
+    const t0 = Date.now();
+    const m = await this.memory(true, limitMs);
+    if (process.env.WEBIM_BENCH_TRACE_SETTLE) process.stderr.write(`${this.name}: memory settled in ${Date.now() - t0} ms\n`);
+    return m;
   }
 
-  async memory(settle = false): Promise<Memory> {
-    const m = await this.ask({ type: 'mem', settle }, 'mem');
+  async memory(settle = false, settleLimitMs?: number): Promise<Memory> {
+    const m = await this.ask({ type: 'mem', settle, ...(settleLimitMs === undefined ? {} : { settleLimitMs }) }, 'mem');
     if (m.type !== 'mem') throw new Error('unreachable');
     return { rss: vmRss(this.child.pid as number), heap: m.heapUsed, sockets: m.sockets };
   }

@@ -25,8 +25,8 @@ import { createServer } from '../src/server.js';
 import { serveBench } from './bench-ipc.js';
 
 export type ToServer =
-  /** settle: first wait (up to 15 s) for V8 to give back a young generation grown by the setup (bench-ipc.ts). */
-  | { type: 'mem'; settle?: boolean }
+  /** settle: first wait (at most settleLimitMs, 15 s by default) for V8 to give back a young generation grown by the setup (bench-ipc.ts). */
+  | { type: 'mem'; settle?: boolean; settleLimitMs?: number }
   | { type: 'loop' }
   | { type: 'stop' }
   | { type: 'profile-start' }
