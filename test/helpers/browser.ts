@@ -241,10 +241,9 @@ export async function say(page: Page, text: string): Promise<void> {
 
 /** The data-user of every `user` entry, in list order. */
 export async function onlineIds(page: Page): Promise<string[]> {
-  const entries = await page.getByTestId('users').getByTestId('user').all();
-  const ids: string[] = [];
-  for (const e of entries) ids.push((await e.getAttribute('data-user')) ?? '');
-  return ids;
+  // One read of the whole list: entry by entry, an entry removed between the count and its read (someone leaving,
+  // which is what tests wait for) made getAttribute wait its 15 s for an element that is gone.
+  return page.getByTestId('users').getByTestId('user').evaluateAll((entries) => entries.map((e) => e.getAttribute('data-user') ?? ''));
 }
 
 /** Opens the private chat with `peer` by clicking its `user` entry; resolves to the channel shown. */
