@@ -241,9 +241,13 @@ export async function say(page: Page, text: string): Promise<void> {
 
 /** The data-user of every `user` entry, in list order. */
 export async function onlineIds(page: Page): Promise<string[]> {
-  // One read of the whole list: entry by entry, an entry removed between the count and its read (someone leaving,
-  // which is what tests wait for) made getAttribute wait its 15 s for an element that is gone.
-  return page.getByTestId('users').getByTestId('user').evaluateAll((entries) => entries.map((e) => e.getAttribute('data-user') ?? ''));
+  const entries = await page.getByTestId('users').getByTestId('user').all();
+  const ids: string[] = [];
+  // A short timeout: an entry removed between the count and its read (someone leaving, which is what tests wait for)
+  // made getAttribute wait its default 15 s, past until()'s 10 s; failing fast lets until() read the list again.
+  // Not evaluateAll: the legacy page test strips the ES5 array methods Playwright's in-page code needs for it.
+  for (const e of entries) ids.push((await e.getAttribute('data-user', { timeout: 1000 })) ?? '');
+  return ids;
 }
 
 /** Opens the private chat with `peer` by clicking its `user` entry; resolves to the channel shown. */
