@@ -168,6 +168,8 @@ export async function wsSuite(server: ServerName, sizes: Sizes, log: (line: stri
       log,
     });
     pool = opened.pool;
+    // The last logins' presence and the sockets' buffers first; then the young generation (settledMemory).
+    await sleep(1000);
     const after = await srv.settledMemory(sizes.settleLimitMs);
     log(`${sizes.members} idle connections: ${((after.rss - before.rss) / sizes.members / 1024).toFixed(2)} KiB RSS each`);
     const sender = await openSender(server, srv.port, true);
@@ -228,7 +230,7 @@ export async function pollSuite(server: ServerName, sizes: Sizes, log: (line: st
       after = await srv.memory();
     }
     // Past Node's default 5 s keep-alive timeout, so that the sockets of finished requests are gone wherever the server closes them.
-    await sleep(2000);
+    await sleep(6000);
     after = await srv.settledMemory(sizes.settleLimitMs);
     log(`${sizes.polls} ${kind} polls held (${after.sockets} server sockets)`);
     const { reports } = await pool.expect(0, 'big', 1, 60_000);

@@ -153,6 +153,7 @@ async function main(): Promise<void> {
     await sleep(200);
     after = await memory(server);
   }
+  await sleep(1000);
   after = await memory(server, true);
 
   await loopBusy(server);
