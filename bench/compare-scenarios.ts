@@ -223,7 +223,7 @@ export async function pollSuite(server: ServerName, sizes: Sizes, log: (line: st
     const procs = Math.max(2, Math.ceil(sizes.polls / 2500));
     // webim: one identity per worker, many devices (as bench/longpoll-bench does), so that no presence crosses the polls.
     const devices = server === 'webim' ? Math.ceil(sizes.polls / procs) : 1;
-    pool = (await LoadPool.open(kind, srv.port, sizes.polls, { procs, smallCount: 0, devices, concurrency: server === 'webim' ? procs : 32, log })).pool;
+    pool = (await LoadPool.open(kind, srv.port, sizes.polls, { procs, smallCount: 0, devices, concurrency: server === 'webim' ? procs : 32, sync: false, log })).pool;
     let after = await srv.memory();
     for (let i = 0; i < 50 && after.sockets < sizes.polls; i++) {
       await sleep(200);

@@ -356,13 +356,14 @@ export default async function cometTransport(app: FastifyInstance, opts: CometOp
     return answer(req, reply, 200, JSON.stringify({ sid, timeout: opts.pollTimeout }));
   };
 
-  const poll = async (req: FastifyRequest, reply: FastifyReply) => {
+  // Not async, and it returns nothing: an async handler's promise would adopt the unsent reply as a thenable, and
+  // fastify's reply.then keeps a stream-finished watcher (eight closures and a promise) for as long as the poll is held.
+  const poll = (req: FastifyRequest, reply: FastifyReply): void => {
     const s = session(req, reply);
-    if (!s) return reply;
+    if (!s) return;
     const raw = query(req, 'ack') ?? '0';
     if (!/^\d{1,15}$/.test(raw)) return fail(req, reply, 400, 'bad_request');
     s.poll(Number(raw), req, reply);
-    return reply;
   };
 
   const send = async (req: FastifyRequest, reply: FastifyReply) => {
