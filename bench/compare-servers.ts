@@ -11,6 +11,7 @@ import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
 import { cpus, tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
+import { SETTLED_YOUNG_GEN } from './bench-ipc.js';
 import type { ServerName } from './compare-clients.js';
 import type { FromServer, ToServer } from './server-child.js';
 
@@ -19,8 +20,13 @@ const here = (file: string): string => fileURLToPath(new URL(file, import.meta.u
 export interface Memory {
   rss: number;
   heap: number;
+  /** V8's young generation at the reading: above SETTLED_YOUNG_GEN, the RSS still counts garbage space the setup grew. */
+  young: number;
   sockets: number;
 }
+
+/** Settled readings whose wait ran out first, for the report: their RSS differences may err either way. */
+export const unsettledReadings: string[] = [];
 export interface LoopUse {
   cpuMs: number;
   busyMs: number;
@@ -129,14 +135,16 @@ export class ServerProcess {
   async settledMemory(limitMs?: number): Promise<Memory> {
     const t0 = Date.now();
     const m = await this.memory(true, limitMs);
-    if (process.env.WEBIM_BENCH_TRACE_SETTLE) process.stderr.write(`${this.name}: memory settled in ${Date.now() - t0} ms\n`);
+    const waited = `${((Date.now() - t0) / 1000).toFixed(1)} s`;
+    if (process.env.WEBIM_BENCH_TRACE_SETTLE) process.stderr.write(`${this.name}: memory settled in ${waited}\n`);
+    if (m.young > SETTLED_YOUNG_GEN) unsettledReadings.push(`${this.name}: young generation still ${(m.young / 1048576).toFixed(1)} MiB after ${waited}`);
     return m;
   }
 
   async memory(settle = false, settleLimitMs?: number): Promise<Memory> {
     const m = await this.ask({ type: 'mem', settle, ...(settleLimitMs === undefined ? {} : { settleLimitMs }) }, 'mem');
     if (m.type !== 'mem') throw new Error('unreachable');
-    return { rss: vmRss(this.child.pid as number), heap: m.heapUsed, sockets: m.sockets };
+    return { rss: vmRss(this.child.pid as number), heap: m.heapUsed, young: m.young, sockets: m.sockets };
   }
 
   async loop(): Promise<LoopUse> {

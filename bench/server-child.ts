@@ -7,7 +7,7 @@
  *
  *   messages in:  { type: 'mem', settle? } | { type: 'loop' } | { type: 'stop' }
  *                 | { type: 'profile-start' } | { type: 'profile-stop', file }
- *   messages out: { type: 'ready', port } | { type: 'mem', heapUsed, rss, sockets, timers }
+ *   messages out: { type: 'ready', port } | { type: 'mem', heapUsed, rss, young, sockets, timers }
  *                 | { type: 'loop', busyMs, cpuMs, wallMs } | { type: 'profile', file, error? }
  *
  * `sockets` and `timers` count the server's open TCP sockets and pending
@@ -25,7 +25,7 @@ import { createServer } from '../src/server.js';
 import { serveBench } from './bench-ipc.js';
 
 export type ToServer =
-  /** settle: first wait (at most settleLimitMs, 15 s by default) for V8 to give back a young generation grown by the setup (bench-ipc.ts). */
+  /** settle: first wait (at most settleLimitMs, 40 s by default) for V8 to give back a young generation grown by the setup (bench-ipc.ts). */
   | { type: 'mem'; settle?: boolean; settleLimitMs?: number }
   | { type: 'loop' }
   | { type: 'stop' }
@@ -33,7 +33,8 @@ export type ToServer =
   | { type: 'profile-stop'; file: string };
 export type FromServer =
   | { type: 'ready'; port: number }
-  | { type: 'mem'; heapUsed: number; rss: number; sockets: number; timers: number }
+  /** young: bytes V8's young generation held at the reading (settled when at most 2 MiB). */
+  | { type: 'mem'; heapUsed: number; rss: number; young: number; sockets: number; timers: number }
   | { type: 'loop'; busyMs: number; cpuMs: number; wallMs: number }
   | { type: 'profile'; file: string; error?: string };
 
