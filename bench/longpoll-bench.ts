@@ -31,6 +31,8 @@ const { values } = parseArgs({
     polls: { type: 'string', default: '10000' },
     procs: { type: 'string', default: '4' },
     concurrency: { type: 'string', default: '32' },
+    // How long each settled reading may wait (bench-ipc.ts); unset: the server's default. --quick runs pass 10 s.
+    'settle-ms': { type: 'string' },
   },
 });
 
@@ -74,7 +76,8 @@ interface ServerState {
 
 /** settle: wait for V8 to give back what the setup grew (bench-ipc.ts), for the two readings a figure is the difference of. */
 async function memory(server: ChildProcess, settle = false): Promise<ServerState> {
-  const request: ToServer = { type: 'mem', settle };
+  const limit = values['settle-ms'];
+  const request: ToServer = { type: 'mem', settle, ...(limit === undefined ? {} : { settleLimitMs: Number(limit) }) };
   const answer = once<FromServer>(server, (m) => m.type === 'mem', 'memory', 120_000);
   server.send(request);
   const m = await answer;
