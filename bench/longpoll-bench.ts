@@ -19,6 +19,7 @@ import { performance } from 'node:perf_hooks';
 import { fileURLToPath } from 'node:url';
 import { parseArgs } from 'node:util';
 import WebSocket from 'ws';
+import { SETTLED_YOUNG_GEN } from './bench-ipc.js';
 import { once, SERVER_NODE_ARGS } from './compare-servers.js';
 import type { FromServer, ToServer } from './server-child.js';
 import type { FromWorker, ToWorker } from './longpoll-worker.js';
@@ -45,6 +46,7 @@ function positive(name: string, text: string | undefined, max: number): number {
 const polls = positive('polls', values.polls, 100_000);
 const procs = positive('procs', values.procs, 30);
 const concurrency = positive('concurrency', values.concurrency, 1000);
+const settleMs = values['settle-ms'] === undefined ? undefined : positive('settle-ms', values['settle-ms'], 120_000);
 const here = (file: string): string => fileURLToPath(new URL(file, import.meta.url));
 const children: ChildProcess[] = [];
 const dataDir = mkdtempSync(join(tmpdir(), 'webim-lpbench-'));
@@ -70,19 +72,20 @@ function vmRss(pid: number): number {
 interface ServerState {
   rss: number;
   heap: number;
+  /** V8's young generation at the reading (above SETTLED_YOUNG_GEN: the wait ran out before it shrank). */
+  young: number;
   sockets: number;
   timers: number;
 }
 
 /** settle: wait for V8 to give back what the setup grew (bench-ipc.ts), for the two readings a figure is the difference of. */
 async function memory(server: ChildProcess, settle = false): Promise<ServerState> {
-  const limit = values['settle-ms'];
-  const request: ToServer = { type: 'mem', settle, ...(limit === undefined ? {} : { settleLimitMs: Number(limit) }) };
+  const request: ToServer = { type: 'mem', settle, ...(settleMs === undefined ? {} : { settleLimitMs: settleMs }) };
   const answer = once<FromServer>(server, (m) => m.type === 'mem', 'memory', 120_000);
   server.send(request);
   const m = await answer;
   if (m.type !== 'mem') throw new Error('unreachable');
-  return { rss: vmRss(server.pid as number), heap: m.heapUsed, sockets: m.sockets, timers: m.timers };
+  return { rss: vmRss(server.pid as number), heap: m.heapUsed, young: m.young, sockets: m.sockets, timers: m.timers };
 }
 
 /** ms the server's event loop was busy, and CPU ms it used, since the last call. */
@@ -196,6 +199,7 @@ async function main(): Promise<void> {
     ['server sockets / timers while held', `${after.sockets} / ${after.timers}`],
     ['server RSS before / after', `${(before.rss / 2 ** 20).toFixed(1)} MiB / ${(after.rss / 2 ** 20).toFixed(1)} MiB`],
     ['server RSS delta per held poll', `${kib(rssPer)} KiB`],
+    ['young generation at the two readings (settled at most 2 MiB)', `${(before.young / 2 ** 20).toFixed(1)} / ${(after.young / 2 ** 20).toFixed(1)} MiB${before.young > SETTLED_YOUNG_GEN || after.young > SETTLED_YOUNG_GEN ? ': cut short, the RSS delta may err either way' : ''}`],
     ['server heap delta per held poll', `${kib(heapPer)} KiB`],
     ['pollers that got the message', `${latencies.length} (missing ${missing})`],
     ['message to all pollers p50 / p99 / max', `${ms(quantile(latencies, 0.5))} / ${ms(quantile(latencies, 0.99))} / ${ms(max)} ms`],

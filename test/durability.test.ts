@@ -71,7 +71,9 @@ t.test('kill -9 mid-burst, then every client retries its un-acked sends: each me
   const dataDir = mkdtempSync(join(tmpdir(), 'webim-retry-'));
   t.teardown(() => rmSync(dataDir, { recursive: true, force: true }));
   const writers = ['Ann', 'Ben', 'Cid'];
-  const perWriter = 300;
+  // Large enough that the burst cannot all be acked between two looks at the count (CI once saw 900 of 900 acked at
+  // 300 a writer with a 2 ms look): the kill must land mid-burst for the retries to mean anything.
+  const perWriter = 1000;
   const body = (w: string, i: number) => `${w} burst ${i}`;
 
   const first = await spawnServer(['--data-dir', dataDir, ...FAST]);
@@ -84,7 +86,7 @@ t.test('kill -9 mid-burst, then every client retries its un-acked sends: each me
   }
   // Kill once a third of the burst is acked: the rest is in flight, committed or not.
   const ackedCount = () => clients.reduce((n, { c }) => n + c.log.filter((m) => m.cmd === 'ack').length, 0);
-  while (ackedCount() < (writers.length * perWriter) / 3) await new Promise((r) => setTimeout(r, 2));
+  while (ackedCount() < (writers.length * perWriter) / 3) await new Promise((r) => setImmediate(r));
   // Acks seen at the moment of the kill; any still on their way count as lost with the connection, so that
   // messages stored without their ack reaching the client are retried too (the case cid de-duplication is for).
   const ackedBefore = new Map<string, Msg>();
