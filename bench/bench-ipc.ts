@@ -58,10 +58,15 @@ class Profiler {
   }
 }
 
-export const SETTLED_YOUNG_GEN = 2 * 1024 * 1024;
+const SETTLED_YOUNG_GEN = 2 * 1024 * 1024;
 // 15 s was too short on a busy day: in one full run webim's idle readings were cut short at 17.7 and 32.0 MiB and gave
 // 9.23 KiB per connection (5.68 in the next run, 5.90 the day before). Held polls had settled after 23-27 s with 40 s.
 const SETTLE_LIMIT_MS = 40_000;
+
+/** Whether a settled reading's wait ran out with the young generation (its `young`) still grown. */
+export function cutShort(young: number): boolean {
+  return young > SETTLED_YOUNG_GEN;
+}
 
 function youngGen(): number {
   return getHeapSpaceStatistics().find((s) => s.space_name === 'new_space')?.physical_space_size ?? 0;
@@ -78,7 +83,7 @@ function whenYoungGenSettled(then: () => void, limitMs: number): void {
   const started = performance.now();
   const check = (): void => {
     const young = youngGen();
-    if (young <= SETTLED_YOUNG_GEN || performance.now() - started > limitMs) {
+    if (!cutShort(young) || performance.now() - started > limitMs) {
       if (process.env.WEBIM_BENCH_TRACE_SETTLE) process.stderr.write(`young generation ${(young / 1048576).toFixed(1)} MiB\n`);
       then();
     }

@@ -11,7 +11,7 @@ import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
 import { cpus, tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
-import { SETTLED_YOUNG_GEN } from './bench-ipc.js';
+import { cutShort } from './bench-ipc.js';
 import type { ServerName } from './compare-clients.js';
 import type { FromServer, ToServer } from './server-child.js';
 
@@ -20,7 +20,7 @@ const here = (file: string): string => fileURLToPath(new URL(file, import.meta.u
 export interface Memory {
   rss: number;
   heap: number;
-  /** V8's young generation at the reading: above SETTLED_YOUNG_GEN, the RSS still counts garbage space the setup grew. */
+  /** V8's young generation at the reading: when cutShort(young), the RSS still counts garbage space the setup grew. */
   young: number;
   sockets: number;
 }
@@ -75,7 +75,7 @@ export function once<T>(child: ChildProcess, pred: (m: T) => boolean, what: stri
   });
 }
 
-function vmRss(pid: number): number {
+export function vmRss(pid: number): number {
   const m = /^VmRSS:\s+(\d+) kB$/m.exec(readFileSync(`/proc/${pid}/status`, 'utf8'));
   return m ? Number(m[1]) * 1024 : NaN;
 }
@@ -137,7 +137,7 @@ export class ServerProcess {
     const m = await this.memory(true, limitMs);
     const waited = `${((Date.now() - t0) / 1000).toFixed(1)} s`;
     if (process.env.WEBIM_BENCH_TRACE_SETTLE) process.stderr.write(`${this.name}: memory settled in ${waited}\n`);
-    if (m.young > SETTLED_YOUNG_GEN) unsettledReadings.push(`${this.name}: young generation still ${(m.young / 1048576).toFixed(1)} MiB after ${waited}`);
+    if (cutShort(m.young)) unsettledReadings.push(`${this.name}: young generation still ${(m.young / 1048576).toFixed(1)} MiB after ${waited}`);
     return m;
   }
 

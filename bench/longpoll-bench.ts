@@ -12,15 +12,15 @@
  * minutes and kills every process it started.
  */
 import { type ChildProcess, fork } from 'node:child_process';
-import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
+import { mkdtempSync, rmSync } from 'node:fs';
 import { cpus, loadavg, tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { performance } from 'node:perf_hooks';
 import { fileURLToPath } from 'node:url';
 import { parseArgs } from 'node:util';
 import WebSocket from 'ws';
-import { SETTLED_YOUNG_GEN } from './bench-ipc.js';
-import { once, SERVER_NODE_ARGS } from './compare-servers.js';
+import { cutShort } from './bench-ipc.js';
+import { once, SERVER_NODE_ARGS, vmRss } from './compare-servers.js';
 import type { FromServer, ToServer } from './server-child.js';
 import type { FromWorker, ToWorker } from './longpoll-worker.js';
 
@@ -63,16 +63,10 @@ const deadline = setTimeout(() => {
 }, DEADLINE_MS);
 deadline.unref();
 
-function vmRss(pid: number): number {
-  const m = /^VmRSS:\s+(\d+) kB$/m.exec(readFileSync(`/proc/${pid}/status`, 'utf8'));
-  if (!m) throw new Error(`no VmRSS for ${pid}`);
-  return Number(m[1]) * 1024;
-}
-
 interface ServerState {
   rss: number;
   heap: number;
-  /** V8's young generation at the reading (above SETTLED_YOUNG_GEN: the wait ran out before it shrank). */
+  /** V8's young generation at the reading (cutShort: the wait ran out before it shrank). */
   young: number;
   sockets: number;
   timers: number;
@@ -199,7 +193,7 @@ async function main(): Promise<void> {
     ['server sockets / timers while held', `${after.sockets} / ${after.timers}`],
     ['server RSS before / after', `${(before.rss / 2 ** 20).toFixed(1)} MiB / ${(after.rss / 2 ** 20).toFixed(1)} MiB`],
     ['server RSS delta per held poll', `${kib(rssPer)} KiB`],
-    ['young generation at the two readings (settled at most 2 MiB)', `${(before.young / 2 ** 20).toFixed(1)} / ${(after.young / 2 ** 20).toFixed(1)} MiB${before.young > SETTLED_YOUNG_GEN || after.young > SETTLED_YOUNG_GEN ? ': cut short, the RSS delta may err either way' : ''}`],
+    ['young generation at the two readings (settled at most 2 MiB)', `${(before.young / 2 ** 20).toFixed(1)} / ${(after.young / 2 ** 20).toFixed(1)} MiB${cutShort(before.young) || cutShort(after.young) ? ': cut short, the RSS delta may err either way' : ''}`],
     ['server heap delta per held poll', `${kib(heapPer)} KiB`],
     ['pollers that got the message', `${latencies.length} (missing ${missing})`],
     ['message to all pollers p50 / p99 / max', `${ms(quantile(latencies, 0.5))} / ${ms(quantile(latencies, 0.99))} / ${ms(max)} ms`],
