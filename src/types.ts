@@ -17,6 +17,15 @@ export interface Sender {
   avatar: string;
 }
 
+/**
+ * `who` with a status, as a literal: V8 (Node 20) gives each result of
+ * `{ ...who, status }` a hidden class of its own, about 250 bytes more per
+ * online user (issue 8, heap snapshot of 10,000 idle connections).
+ */
+export function withStatus(who: Sender, status: UserStatus): UserInfo {
+  return { id: who.id, name: who.name, avatar: who.avatar, status };
+}
+
 export type Target = { room: string } | { user: string };
 
 export type MessageType = 'text' | 'emoji' | 'image';

@@ -40,6 +40,16 @@ t.test('an open WebSocket keeps nothing of its upgrade request', async (t) => {
   t.equal(ws.listenerCount('error'), 1, 'only webim\'s own error listener (the plugin\'s closed over the request and reply)');
   t.equal(ws._socket._httpMessage, null, 'the TCP socket no longer points at the upgrade\'s ServerResponse');
 
+  // Listeners shared by every socket, not closures made per connection (about 0.3 KiB each, issue 8).
+  const second = new WebSocket(`ws://127.0.0.1:${port}/ws`);
+  t.teardown(() => second.terminate());
+  await once(second, 'open');
+  while (host.transports.length < 2 && Date.now() < end + 2000) await new Promise((r) => setTimeout(r, 5));
+  const ws2 = (host.transports[1] as unknown as { ws: WebSocket }).ws;
+  for (const event of ['message', 'pong', 'close', 'error'] as const) {
+    t.equal(ws2.listeners(event).at(-1), ws.listeners(event).at(-1), `one ${event} listener for both sockets`);
+  }
+
   // Still a working connection: frames go out, errors still end it.
   const got = once(client, 'message');
   host.transports[0]?.send('{"cmd":"pong"}');

@@ -11,7 +11,7 @@ import type { Bus, BusEnvelope, BusEvent, PresenceRecord } from '../bus/bus.js';
 import { wallClock } from '../bus/redis.js';
 import { Sequencer } from '../bus/sequencer.js';
 import { parseChannel, roomChannel } from '../channels.js';
-import type { RoomInfo, UserInfo } from '../types.js';
+import { type RoomInfo, type UserInfo, withStatus } from '../types.js';
 import type { Connection } from './connection.js';
 import type { Hub } from './hub.js';
 import type { OnlineUser, RoomState } from './online.js';
@@ -199,7 +199,7 @@ export class Cluster {
       const r = this.remote.get(id);
       if (r) r.info = event.user;
       const local = hub.dir.users.get(id);
-      if (local) local.info = { ...local.info, status: event.user.status };
+      if (local) local.info = withStatus(local.info, event.user.status);
       this.toAll(event.frame);
     }
   }

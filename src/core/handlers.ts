@@ -6,7 +6,7 @@
  */
 import { dmChannel, parseChannel, roomChannel } from '../channels.js';
 import { ProtocolError } from '../errors.js';
-import type { Target } from '../types.js';
+import { type Target, withStatus } from '../types.js';
 import type { Connection } from './connection.js';
 import type { Hub } from './hub.js';
 import { login } from './login.js';
@@ -172,7 +172,7 @@ export function handle(hub: Hub, conn: Connection, cmd: Command): Handled {
       return online(hub, conn, cmd.room);
     case 'status': {
       const user = me(conn);
-      user.info = { ...user.info, status: cmd.status };
+      user.info = withStatus(user.info, cmd.status);
       const frame = hub.presence('status', user.info);
       // Above --presence-limit only the user's own connections hear of it (others see it in `online`).
       if (hub.presenceLimit.full(hub.dir.users.size)) hub.dir.toAll(frame);

@@ -12,7 +12,7 @@ import { defaultAvatar } from '../avatars.js';
 import { parseChannel } from '../channels.js';
 import { ProtocolError } from '../errors.js';
 import type { LoginKind } from '../store/store.js';
-import type { Sender, StoredMessage } from '../types.js';
+import { type Sender, type StoredMessage, withStatus } from '../types.js';
 import type { Connection } from './connection.js';
 import type { Hub } from './hub.js';
 import { OnlineUser } from './online.js';
@@ -116,7 +116,7 @@ export async function login(hub: Hub, conn: Connection, cmd: LoginCommand): Prom
     if (isNew) await hub.store.addMember('lobby', who.id);
     const rooms = await hub.store.roomsOf(who.id);
     // The cross-node claim (always granted on one node): atomic, so two nodes cannot both let one guest name in.
-    if (!hub.dir.users.has(who.id) && !(await hub.cluster.claim({ ...who, status: 'online' }, rooms, !proven))) {
+    if (!hub.dir.users.has(who.id) && !(await hub.cluster.claim(withStatus(who, 'online'), rooms, !proven))) {
       throw new ProtocolError('name_taken');
     }
     if (!conn.isOpen) {
@@ -132,12 +132,12 @@ export async function login(hub: Hub, conn: Connection, cmd: LoginCommand): Prom
       hub.dir.endGuestSession(who.id);
       user = undefined;
       // The guest's last connection released this node's claim on the id: take it again (in order on the bus).
-      void hub.cluster.claim({ ...who, status: 'online' }, rooms, false);
+      void hub.cluster.claim(withStatus(who, 'online'), rooms, false);
     }
 
     const first = user === undefined;
     if (!user) {
-      user = new OnlineUser({ ...who, status: 'online' }, via === 'guest');
+      user = new OnlineUser(withStatus(who, 'online'), via === 'guest');
       hub.dir.users.set(who.id, user);
       for (const name of rooms) {
         const room = hub.dir.rooms.get(name);

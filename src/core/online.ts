@@ -6,11 +6,12 @@
  */
 import type { RoomInfo, Sender, UserInfo } from '../types.js';
 import type { Connection } from './connection.js';
+import { SmallSet } from './small-set.js';
 
 export class OnlineUser {
-  readonly conns = new Set<Connection>();
+  readonly conns = new SmallSet<Connection>();
   /** Rooms this user is a member of (names). */
-  readonly rooms = new Set<string>();
+  readonly rooms = new SmallSet<string>();
   /**
    * Logged in as a guest (a name, or a token webim issued to a guest). A
    * session is all guest or all token: a guest never joins a token user's
