@@ -3,7 +3,7 @@ import type { AddressInfo, Socket } from 'node:net';
 import t, { type Test } from 'tap';
 import * as wsModule from 'ws';
 import WebSocket, { WebSocketServer } from 'ws';
-import { textFrame, writeText } from '../transports/ws-writer.js';
+import { textFrame, writePing, writeText } from '../transports/ws-writer.js';
 
 /** A ws server on a loopback port and one client connected to it; resolves with both ends. */
 async function pair(t: Test): Promise<{ server: WebSocket; client: WebSocket; received: string[] }> {
@@ -79,4 +79,21 @@ t.test('ws\'s own frames keep their place among ours', async (t) => {
   await until(() => closeCode !== 0, 'the close');
   t.same(received, ['{"cmd":"bye"}'], 'the frame written before the close frame arrived before it');
   t.equal(closeCode, 4001);
+});
+
+t.test('a heartbeat ping is the frame ws would send, arrives in order with text, and is answered', async (t) => {
+  const empty = Buffer.concat(wsFrame(Buffer.alloc(0), { fin: true, opcode: 9, mask: false, readOnly: true, rsv1: false }));
+  t.same([...empty], [0x89, 0x00], 'ws frames an empty ping as these two bytes');
+  const { server, client, received } = await pair(t);
+  const order: string[] = [];
+  client.on('ping', () => order.push('(ping)'));
+  client.on('message', (data) => order.push(String(data)));
+  let pongs = 0;
+  server.on('pong', () => pongs++);
+  writeText(server, 'before');
+  writePing(server);
+  writeText(server, 'after');
+  await until(() => received.length === 2 && pongs === 1, 'two messages and a pong');
+  t.same(order, ['before', '(ping)', 'after'], 'the ping keeps its place among the frames of its tick');
+  t.equal(pongs, 1, 'the client answered it');
 });

@@ -11,7 +11,7 @@ import type { FastifyInstance, FastifyReply, FastifyRequest } from 'fastify';
 import fp from 'fastify-plugin';
 import { WebSocket, type RawData } from 'ws';
 import type { Transport, TransportHandler, TransportHost } from './transport.js';
-import { writeText } from './ws-writer.js';
+import { writePing, writeText } from './ws-writer.js';
 
 /** How long a closing socket may take to finish its close handshake before it is cut. */
 const CLOSE_GRACE_MS = 5000;
@@ -50,7 +50,7 @@ class WebSocketTransport implements Transport {
   }
 
   ping(): void {
-    if (this.ws.readyState === WebSocket.OPEN) this.ws.ping();
+    if (this.ws.readyState === WebSocket.OPEN) writePing(this.ws);
   }
 }
 

@@ -84,10 +84,26 @@ function rawSocket(ws: WebSocket): Duplex | undefined {
 /** Writes a text message to an open WebSocket: framed once per broadcast, corked until the end of the tick. */
 export function writeText(ws: WebSocket, text: string): void {
   const socket = rawSocket(ws);
-  if (!socket || socket.destroyed) {
-    ws.send(text);
-    return;
-  }
+  if (!socket || socket.destroyed) ws.send(text);
+  else writeCorked(socket, textFrame(text));
+}
+
+/** An empty ping: FIN set, opcode 9, no payload, unmasked as a server's frames are (RFC 6455 section 5.5.2). */
+const PING = Buffer.from([0x89, 0x00]);
+
+/**
+ * Pings an open WebSocket with one shared two-byte frame. ws's `ping`
+ * builds its frame per call and writes it uncorked; with 10,000 idle
+ * connections a heartbeat tick pings about 400 of them, and those ticks
+ * held the event loop 16-31 ms each (issue 8, 2026-12-03).
+ */
+export function writePing(ws: WebSocket): void {
+  const socket = rawSocket(ws);
+  if (!socket || socket.destroyed) ws.ping();
+  else writeCorked(socket, PING);
+}
+
+function writeCorked(socket: Duplex, frame: Buffer): void {
   if (socket.writableCorked === 0) {
     socket.cork();
     corked.push(socket);
@@ -96,6 +112,6 @@ export function writeText(ws: WebSocket, text: string): void {
       process.nextTick(uncorkAll);
     }
   }
-  socket.write(textFrame(text));
+  socket.write(frame);
   if (socket.writableLength > FLUSH_AT) socket.uncork();
 }
