@@ -57,7 +57,7 @@ const sizes: Sizes = {
 };
 // The run skips suites that no longer fit its budget (seconds), so that what ran is still printed.
 const budgetMs = num(values.budget, quick ? 300 : 1440) * 1000;
-const ESTIMATE_MS = { ws: (quick ? 50 : 200) * 1000, poll: (quick ? 25 : 60) * 1000, mixed: (quick ? 20 : 40) * 1000 };
+const ESTIMATE_MS = { ws: (quick ? 50 : 200) * 1000, poll: (quick ? 25 : 60) * 1000, mixed: (quick ? 12 : 40) * 1000 };
 const DEADLINE_MS = budgetMs + 60_000;
 const started = performance.now();
 const log = (line: string): boolean => process.stderr.write(`compare: ${line}\n`);

@@ -74,6 +74,10 @@ export function mixedTable(m: MixedSuite): string[] {
 
 const verdict = (ok: boolean | undefined): string => (ok === undefined ? 'not measured' : ok ? '**met**' : '**missed**');
 
+/** A memory goal's verdict, withheld when a reading it rests on was cut short (its RSS may err either way). */
+const memVerdict = (ok: boolean, suites: ReadonlyArray<{ settled: boolean }>): string =>
+  suites.every((s) => s.settled) ? verdict(ok) : 'not judged: a memory reading was cut short (listed at the end)';
+
 /** The issue's goals, each with the figures it was judged on. */
 export function goals(ws: readonly WsSuite[], polls: readonly PollSuite[]): string[] {
   const get = (n: string): WsSuite | undefined => ws.find((s) => s.server === n);
@@ -81,7 +85,7 @@ export function goals(ws: readonly WsSuite[], polls: readonly PollSuite[]): stri
   const out = ['| goal | measured | verdict |', '|---|---|---|'];
   if (webim && ceiling && sio) {
     const ok = webim.rssPerConn <= 1.5 * ceiling.rssPerConn && webim.rssPerConn < sio.rssPerConn;
-    out.push(`| idle memory per WebSocket connection ≤1.5x ws and < Socket.IO | webim ${kib(webim.rssPerConn)} KiB = ${ratio(webim.rssPerConn, ceiling.rssPerConn)} ws; Socket.IO ${kib(sio.rssPerConn)} KiB | ${verdict(ok)} |`);
+    out.push(`| idle memory per WebSocket connection ≤1.5x ws and < Socket.IO | webim ${kib(webim.rssPerConn)} KiB = ${ratio(webim.rssPerConn, ceiling.rssPerConn)} ws; Socket.IO ${kib(sio.rssPerConn)} KiB | ${memVerdict(ok, [webim, ceiling, sio])} |`);
   }
   for (const [i, w] of (webim?.windows ?? []).entries()) {
     const c = ceiling?.windows[i];
@@ -100,7 +104,7 @@ export function goals(ws: readonly WsSuite[], polls: readonly PollSuite[]): stri
   const others = polls.filter((p) => p.server !== 'webim');
   if (pw && others.length > 0) {
     const ok = others.every((o) => pw.rssPerPoll < o.rssPerPoll);
-    out.push(`| memory per held long-poll below Socket.IO polling's and sockjs xhr-polling's | webim ${kib(pw.rssPerPoll)} KiB; ${others.map((o) => `${o.server} ${kib(o.rssPerPoll)} KiB`).join('; ')} | ${verdict(ok)} |`);
+    out.push(`| memory per held long-poll below Socket.IO polling's and sockjs xhr-polling's | webim ${kib(pw.rssPerPoll)} KiB; ${others.map((o) => `${o.server} ${kib(o.rssPerPoll)} KiB`).join('; ')} | ${memVerdict(ok, [pw, ...others])} |`);
   }
   return out;
 }

@@ -7,6 +7,7 @@
  */
 import { join } from 'node:path';
 import { performance } from 'node:perf_hooks';
+import { cutShort } from './bench-ipc.js';
 import { now } from './bench-client.js';
 import { type Kind, type LoadConn, openConn, type ServerName } from './compare-clients.js';
 import { type Delivery, delivery, LoadPool } from './compare-load.js';
@@ -50,6 +51,8 @@ export interface WsSuite {
   setupSeconds: number;
   rssPerConn: number;
   heapPerConn: number;
+  /** Neither memory reading was cut short (bench-ipc cutShort): the per-connection figures can be judged. */
+  settled: boolean;
   windows: WindowFigures[];
   slow?: { paused: number; window: WindowFigures; rssGrowth: number };
 }
@@ -59,6 +62,8 @@ export interface PollSuite {
   polls: number;
   rssPerPoll: number;
   heapPerPoll: number;
+  /** Neither memory reading was cut short: the per-poll figures can be judged. */
+  settled: boolean;
   /** Server sockets open while the polls were held, per poll (a held poll has one; idle keep-alive sockets add to it). */
   socketsPerPoll: number;
   result: Delivery;
@@ -201,6 +206,7 @@ export async function wsSuite(server: ServerName, sizes: Sizes, log: (line: stri
       setupSeconds: opened.seconds,
       rssPerConn: (after.rss - before.rss) / sizes.members,
       heapPerConn: (after.heap - before.heap) / sizes.members,
+      settled: !cutShort(before.young) && !cutShort(after.young),
       windows,
       slow: { paused, window, rssGrowth: rssAfter - rssBefore },
     };
@@ -247,6 +253,7 @@ export async function pollSuite(server: ServerName, sizes: Sizes, log: (line: st
       polls: sizes.polls,
       rssPerPoll: (after.rss - before.rss) / sizes.polls,
       heapPerPoll: (after.heap - before.heap) / sizes.polls,
+      settled: !cutShort(before.young) && !cutShort(after.young),
       socketsPerPoll: (after.sockets - before.sockets) / sizes.polls,
       result: delivery(sentAt, all),
       firstMs: Math.min(...firsts) - (sentAt[0] as number),

@@ -65,7 +65,9 @@ const STEPS: Step[] = [
     limitMs: 360_000,
     reserveMs: 120_000,
   }]),
-  { title: 'long-poll', script: 'longpoll-bench.js', args: quick ? ['--polls', '2000', '--settle-ms', '10000'] : ['--polls', '10000'], limitMs: 200_000, reserveMs: (quick ? 30 : 90) * 1000 },
+  // Full runs only: --quick's peer comparison holds webim's polls beside the peers', and with this step as well
+  // (26 s) the comparison ran out of its budget in two runs of 2026-12-03 and left a suite out.
+  ...(quick ? [] : [{ title: 'long-poll', script: 'longpoll-bench.js', args: ['--polls', '10000'], limitMs: 200_000, reserveMs: 90_000 }]),
   // Its own budget (seconds) keeps it inside the limit, so that it prints what it measured instead of being killed.
   { title: 'peers', script: 'compare-bench.js', args: quick ? ['--quick'] : [], limitMs: (quick ? 345 : 1500) * 1000, reserveMs: (quick ? 150 : 720) * 1000, budget: true },
 ];
