@@ -1,8 +1,14 @@
 import t from 'tap';
 import { SmallSet } from '../src/core/small-set.js';
 
+function of<T>(...items: T[]): SmallSet<T> {
+  const s = new SmallSet<T>();
+  for (const item of items) s.add(item);
+  return s;
+}
+
 t.test('holds each member once, like a Set', async (t) => {
-  const s = new SmallSet<string>(['a', 'b', 'a']);
+  const s = of('a', 'b', 'a');
   t.equal(s.size, 2);
   t.ok(s.has('a'));
   t.notOk(s.has('c'));
@@ -31,7 +37,7 @@ t.test('past sixteen members it keeps working as a Set', async (t) => {
 });
 
 t.test('a loop over the members goes on over what it started with when one leaves', async (t) => {
-  const s = new SmallSet<string>(['a', 'b', 'c']);
+  const s = of('a', 'b', 'c');
   const seen: string[] = [];
   for (const m of s) {
     seen.push(m);

@@ -14,12 +14,7 @@ export class SmallSet<T> implements Iterable<T> {
    * the members that makes one leave (a connection closing while a frame
    * goes out to all of them) goes on over what it started with.
    */
-  private items: T[] | Set<T>;
-
-  constructor(items?: Iterable<T>) {
-    this.items = [];
-    if (items) for (const item of items) this.add(item);
-  }
+  private items: T[] | Set<T> = [];
 
   get size(): number {
     return Array.isArray(this.items) ? this.items.length : this.items.size;
@@ -32,7 +27,7 @@ export class SmallSet<T> implements Iterable<T> {
   add(item: T): this {
     const items = this.items;
     if (!Array.isArray(items)) items.add(item);
-    else if (!items.includes(item)) this.items = items.length < SPILL ? [...items, item] : new Set([...items, item]);
+    else if (!items.includes(item)) this.items = items.length < SPILL ? [...items, item] : new Set(items).add(item);
     return this;
   }
 
@@ -41,7 +36,7 @@ export class SmallSet<T> implements Iterable<T> {
     if (!Array.isArray(items)) return items.delete(item);
     const at = items.indexOf(item);
     if (at < 0) return false;
-    this.items = items.length === 1 ? [] : items.filter((_, i) => i !== at);
+    this.items = items.filter((_, i) => i !== at);
     return true;
   }
 
