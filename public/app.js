@@ -287,7 +287,8 @@
       return;
     }
     if (err.ref === 'history' || err.ref === 'join') App.conv.refused(err.code);
-    if (st.me) notice(App.describe(err));
+    if (err.retrying) notice('The server cannot store messages right now; yours is kept and sent again shortly. (' + err.code + ')');
+    else if (st.me) notice(App.describe(err));
   });
 
   im.on('bye', function (msg) {

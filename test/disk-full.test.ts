@@ -24,20 +24,10 @@
 import type Database from 'better-sqlite3';
 import t from 'tap';
 import { StoreUnavailableError } from '../src/errors.js';
-import { SqliteStore } from '../src/store/sqlite.js';
 import type { Msg } from './helpers/client.js';
-import { startServer } from './helpers/server.js';
+import { serverDb, startServer } from './helpers/server.js';
 import { wsConnect } from './helpers/ws-client.js';
 import { login } from './scenarios/chat.js';
-
-/** The server's own connection: max_page_count applies to the connection that sets it. */
-function serverDb(store: unknown): Database.Database {
-  if (!(store instanceof SqliteStore)) throw new Error('the server is not on the SQLite store');
-  // Private by design (nothing but this test may reach around the store); read through a cast rather than widen its API.
-  const db = (store as unknown as { db?: Database.Database }).db;
-  if (!db) throw new Error('the store is not open');
-  return db;
-}
 
 const BIG = 'b'.repeat(4000);
 

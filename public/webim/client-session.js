@@ -8,7 +8,7 @@
 (function (window, WebIM) {
   if (!WebIM || !WebIM._lib || !WebIM.Client) throw new Error('webim/client-session.js must load after webim/client.js');
   var lib = WebIM._lib, Client = WebIM.Client;
-  var HEARTBEAT = lib.HEARTBEAT, SEND_RATE = lib.SEND_RATE, SEND_BURST = lib.SEND_BURST;
+  var HEARTBEAT = lib.HEARTBEAT, SEND_RATE = lib.SEND_RATE, SEND_BURST = lib.SEND_BURST, BUSY_WAIT_MAX = lib.BUSY_WAIT_MAX;
   var now = lib.now, hasOwn = lib.hasOwn, later = lib.later, cancel = lib.cancel, parse = lib.parse, copy = lib.copy;
   var cidSeq = 0;
 
@@ -66,6 +66,7 @@
       this.cursors[ch] = msg.offset;
       this.emit('message', msg);
     } else if (cmd === 'ack') {
+      this.busyCount = 0;
       this._unqueue(msg.cid);
       this.emit('ack', msg);
     } else if (cmd === 'error') {
@@ -110,6 +111,11 @@
     var self = this, t = now(), i, msg;
     this.pumpTimer = cancel(this.pumpTimer);
     if (!this.loggedIn) return;
+    if (this.busyUntil > t) {
+      /* the whole queue waits, so that what is sent after a refused message still goes after it */
+      this.pumpTimer = later(function () { self._pump(); }, this.busyUntil - t);
+      return;
+    }
     this.tokens = Math.min(SEND_BURST, this.tokens + (t - this.tokenTime) * SEND_RATE / 1000);
     this.tokenTime = t;
     for (i = 0; i < this.pending.length; i++) {
@@ -145,10 +151,25 @@
       this.tokens = 0;
       this.pumpTimer = cancel(this.pumpTimer);
       this.pumpTimer = later(function () { self._pump(); }, 1000 + Math.random() * 1000);
+    } else if (msg.code === 'server_busy' && msg.ref && hasOwn(this.carried, msg.ref)) {
+      delete this.carried[msg.ref]; /* not stored (the store cannot write now): kept, and sent again after a wait */
+      this._waitBusy();
+      msg.retrying = true;
     } else if (msg.ref && msg.code !== 'not_logged_in') {
       this._unqueue(msg.ref);
     }
     this.emit('error', msg);
+  };
+
+  /* One step of backoff per busy spell: the other sends refused with the same batch find the wait already set. */
+  Client.prototype._waitBusy = function () {
+    var self = this, t = now(), wait;
+    if (this.busyUntil > t) return;
+    this.busyCount = Math.min((this.busyCount || 0) + 1, 16);
+    wait = Math.min(BUSY_WAIT_MAX, 1000 * Math.pow(2, this.busyCount - 1)) * (0.75 + Math.random() * 0.5);
+    this.busyUntil = t + wait;
+    this.pumpTimer = cancel(this.pumpTimer);
+    this.pumpTimer = later(function () { self._pump(); }, wait);
   };
 
   /* ---- Public API ---- */
@@ -172,6 +193,7 @@
     this.cursors = {};
     this.pending = [];
     this.carried = {};
+    this.busyCount = this.busyUntil = 0;
     this.myStatus = 'online';
     this._stop();
     return this;

@@ -33,6 +33,8 @@
     this.carried = {};
     this.tokens = SEND_BURST;
     this.tokenTime = now();
+    this.busyCount = 0;
+    this.busyUntil = 0;
     this.myStatus = 'online';
     this.heartbeat = HEARTBEAT;
     this.attempt = 0;

@@ -75,6 +75,8 @@ var WebIM = (function (window) {
       HEARTBEAT: 25000, BACKOFF_MIN: 500, BACKOFF_MAX: 30000, FORCED_TRIES: 3, PROBE_DELAY: 5000,
       /* queued sends leave at most this fast, under the server's default limit (20/s, burst 40) */
       SEND_RATE: 15, SEND_BURST: 30,
+      /* after server_busy the queue waits 1 s, 2 s, 4 s ... up to this, with jitter, until a send is acked */
+      BUSY_WAIT_MAX: 30000,
       now: now, noop: noop, hasOwn: hasOwn, later: later, cancel: cancel, enc: enc, rethrow: rethrow,
       parse: parse, copy: copy, queryParam: queryParam, listen: listen, pageOrigin: pageOrigin,
       dmChannel: dmChannel, fail: fail

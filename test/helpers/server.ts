@@ -1,8 +1,10 @@
 import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
+import type Database from 'better-sqlite3';
 import { type Config, defaultConfig } from '../../src/config.js';
 import { createServer, type WebimServer } from '../../src/server.js';
+import { SqliteStore } from '../../src/store/sqlite.js';
 
 export interface TestServer {
   server: WebimServer;
@@ -34,4 +36,16 @@ export async function startServer(overrides: Partial<Config> = {}): Promise<Test
       rmSync(dataDir, { recursive: true, force: true });
     },
   };
+}
+
+/**
+ * The SQLite store's own connection, for the fault tests: pragmas such as
+ * max_page_count and query_only apply to the connection that sets them.
+ */
+export function serverDb(store: unknown): Database.Database {
+  if (!(store instanceof SqliteStore)) throw new Error('the server is not on the SQLite store');
+  // Private by design (nothing but these tests may reach around the store); read through a cast rather than widen its API.
+  const db = (store as unknown as { db?: Database.Database }).db;
+  if (!db) throw new Error('the store is not open');
+  return db;
 }
