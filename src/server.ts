@@ -122,6 +122,7 @@ export async function createServer(config: Config, storeOverride?: HistoryStore)
       heldPolls: () => cometCounts?.heldPolls() ?? 0,
       onlineUsers: () => hub.dir.users.size,
       rooms: () => hub.dir.rooms.size,
+      orderedChannels: () => hub.cluster.sequencer?.size ?? 0,
     });
     await app.register(metricsRoute, { registry, adminToken: config.adminToken });
   }

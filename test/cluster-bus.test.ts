@@ -163,6 +163,40 @@ if (redis !== undefined) {
     t.same(ob, expected, 'node B delivers 1..N in order');
   });
 
+  t.test("a node forgets the private conversations of users it does not hold once they are idle", async (t) => {
+    const carl = await login(a.url, 'Carl');
+    const dana = await login(a.url, 'Dana');
+    for (let i = 0; i < 3; i++) {
+      carl.c.send({ cmd: 'send', to: { user: 'dana' }, type: 'text', body: `cd${i}`, cid: `cd${i}` });
+      await dana.c.next((m) => m.cmd === 'message' && m.cid === `cd${i}`);
+    }
+    alice.c.send({ cmd: 'send', to: { user: 'bob' }, type: 'text', body: 'for bob', cid: 'ab-keep' });
+    const keep = await bob.c.next((m) => m.cmd === 'message' && m.cid === 'ab-keep');
+    const seqB = b.server.hub.cluster.sequencer;
+    if (!seqB) throw new Error('node B has no sequencer: not on the Redis bus');
+    // Node B heard Carl and Dana's conversation over the bus (it hears every message) but holds neither of them.
+    for (let i = 0; i < 100 && seqB.last('dm:carl:dana') !== 3; i++) await new Promise((r) => setTimeout(r, 20));
+    t.equal(seqB.last('dm:carl:dana'), 3, 'node B heard the conversation over the bus');
+    seqB.sweep();
+    t.equal(seqB.last('dm:carl:dana'), undefined, 'node B forgot the conversation of two users on node A');
+    t.equal(seqB.last('dm:alice:bob'), keep.offset, 'and kept the one of Bob, who is on it');
+    const gauge = (text: string) => Number(/^webim_ordered_channels (\S+)$/m.exec(text)?.[1]);
+    t.equal(gauge(await (await fetch(`${b.url}/metrics`)).text()), seqB.size, 'webim_ordered_channels counts what node B keeps');
+    t.ok(seqB.size > 0, 'its rooms and Bob\'s conversation');
+
+    // Dana moves to node B: the conversation is followed there again, from her login's replay, in order.
+    dana.c.close();
+    await dana.c.closed;
+    carl.c.send({ cmd: 'send', to: { user: 'dana' }, type: 'text', body: 'while away', cid: 'cd-away' });
+    await carl.c.next((m) => m.cmd === 'ack' && m.cid === 'cd-away');
+    const danaB = await login(b.url, 'Dana');
+    t.equal((await danaB.c.next((m) => m.cmd === 'message' && m.channel === 'dm:carl:dana')).body, 'while away', 'the offline message is replayed on node B');
+    carl.c.send({ cmd: 'send', to: { user: 'dana' }, type: 'text', body: 'live', cid: 'cd-live' });
+    t.match(await danaB.c.next((m) => m.cmd === 'message' && m.channel === 'dm:carl:dana'), { body: 'live', offset: 5 }, 'and the next one arrives live, next in order');
+    carl.c.close();
+    danaB.c.close();
+  });
+
   t.test('admin actions on one node reach users on the other', async (t) => {
     const api = (method: string, path: string, body?: object) => fetch(`${a.url}/admin/api${path}`, {
       method,

@@ -2,7 +2,8 @@
  * src/bus/sequencer.ts: messages of a channel reach local connections in
  * offset order whatever order they arrive in; a gap is filled from the
  * store after a short wait; repeats are dropped; a gap the store cannot
- * fill is skipped after the give-up time instead of stalling the channel.
+ * fill is skipped after the give-up time instead of stalling the channel;
+ * an idle channel nobody on the node follows is forgotten.
  */
 import t from 'tap';
 import { Sequencer } from '../src/bus/sequencer.js';
@@ -12,7 +13,7 @@ import type { StoredMessage } from '../src/types.js';
 
 const silent = { warn: () => undefined, info: () => undefined, error: () => undefined, debug: () => undefined } as unknown as Log; // only warn is called
 
-async function setup(count: number, gapWait = 30, giveUp = 400) {
+async function setup(count: number, gapWait = 30, giveUp = 400, follows: (channel: string) => boolean = () => true) {
   const store = new MemoryStore();
   await store.init();
   const msgs: StoredMessage[] = [];
@@ -20,7 +21,7 @@ async function setup(count: number, gapWait = 30, giveUp = 400) {
     msgs.push((await store.append({ channel: 'room:r', from: { id: 'u', name: 'U', avatar: 'a' }, to: { room: 'r' }, type: 'text', body: `m${i + 1}`, cid: `c${i + 1}` })).message);
   }
   const out: number[] = [];
-  const seq = new Sequencer({ store, log: silent, gapWait, giveUp, deliver: (_ch, offset) => out.push(offset) });
+  const seq = new Sequencer({ store, log: silent, gapWait, giveUp, deliver: (_ch, offset) => out.push(offset), follows });
   const frame = (m: StoredMessage) => JSON.stringify({ cmd: 'message', ...m });
   const push = (offset: number) => seq.push('room:r', offset, frame(msgs[offset - 1] as StoredMessage));
   return { store, out, seq, push };
@@ -76,5 +77,26 @@ t.test('a gap the store cannot fill is skipped after the give-up time', async (t
   t.same(out, [], 'still waiting');
   await sleep(250);
   t.same(out, [3], 'delivered once the gap was given up');
+  seq.close();
+});
+
+t.test('an idle channel nobody here follows is forgotten, one with a gap open is kept until it closes', async (t) => {
+  const followed = new Set(['room:r']);
+  const { out, seq, push } = await setup(6, 10_000, 20_000, (channel) => followed.has(channel));
+  seq.seed('room:r', 0);
+  push(1);
+  seq.seed('dm:a:b', 4);
+  t.equal(seq.sweep(), 1, 'the unfollowed idle channel is forgotten');
+  t.same(seq.tracked(), ['room:r'], 'the followed one stays');
+  t.equal(seq.last('dm:a:b'), undefined, 'as if never seen');
+
+  followed.delete('room:r');
+  push(3);
+  t.equal(seq.sweep(), 0, 'not while a message waits behind a gap');
+  push(2);
+  t.same(out, [1, 2, 3], 'the gap closed and delivered in order');
+  t.equal(seq.sweep(), 1, 'forgotten once idle');
+  push(5);
+  t.same(out, [1, 2, 3, 5], 'a message after that starts the channel afresh, like a channel never seen');
   seq.close();
 });

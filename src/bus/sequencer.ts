@@ -12,6 +12,12 @@
  * message, unless the hub seeded it earlier (rooms at start, a login's
  * replay, a join's history), which is what makes a gap on the very first
  * message visible too.
+ *
+ * A channel no connection of this node follows any more (a private
+ * conversation whose people are offline here, a deleted room) is
+ * forgotten once it is idle: its state is then exactly that of a channel
+ * never seen, which the seeding above already handles. Without this every
+ * node kept a state for every private conversation of the whole cluster.
  */
 import type { Log } from '../log.js';
 import type { HistoryStore } from '../store/store.js';
@@ -28,6 +34,10 @@ export interface SequencerOptions {
   gapWait: number;
   /** ms after which a gap the store cannot fill either is skipped (a message that was never committed). */
   giveUp: number;
+  /** Whether a connection of this node follows the channel; one that is not followed is forgotten when idle. */
+  follows(channel: string): boolean;
+  /** ms between sweeps for channels to forget (default 60 s). */
+  sweepEvery?: number;
 }
 
 interface ChannelState {
@@ -44,10 +54,25 @@ interface ChannelState {
 export class Sequencer {
   private readonly channels = new Map<string, ChannelState>();
   private closed = false;
+  private readonly sweeper: NodeJS.Timeout;
   /** Messages filled from the store because their live copy was late or lost (for tests and logs). */
   filled = 0;
 
-  constructor(private readonly opts: SequencerOptions) {}
+  constructor(private readonly opts: SequencerOptions) {
+    this.sweeper = setInterval(() => this.sweep(), opts.sweepEvery ?? 60_000);
+    this.sweeper.unref();
+  }
+
+  /** Forgets the idle channels nobody here follows; returns how many. */
+  sweep(): number {
+    let forgotten = 0;
+    for (const [channel, st] of this.channels) {
+      if (st.pending.size > 0 || st.timer || st.filling || this.opts.follows(channel)) continue;
+      this.channels.delete(channel);
+      forgotten++;
+    }
+    return forgotten;
+  }
 
   private state(channel: string, last: number): ChannelState {
     let st = this.channels.get(channel);
@@ -61,6 +86,11 @@ export class Sequencer {
   /** The last offset delivered on a channel, if this node follows it. */
   last(channel: string): number | undefined {
     return this.channels.get(channel)?.last;
+  }
+
+  /** How many channels this node keeps in order now (the `webim_ordered_channels` gauge). */
+  get size(): number {
+    return this.channels.size;
   }
 
   tracked(): string[] {
@@ -167,6 +197,7 @@ export class Sequencer {
 
   close(): void {
     this.closed = true;
+    clearInterval(this.sweeper);
     for (const st of this.channels.values()) if (st.timer) clearTimeout(st.timer);
   }
 }

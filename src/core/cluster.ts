@@ -34,6 +34,7 @@ export class Cluster {
         gapWait: GAP_WAIT,
         giveUp: GAP_GIVE_UP,
         deliver: (channel, offset, frame) => hub.deliverFrame(channel, offset, frame),
+        follows: (channel) => this.follows(channel),
       });
     }
   }
@@ -88,6 +89,14 @@ export class Cluster {
   private order(channel: string, offset: number, frame: string): void {
     if (this.sequencer) this.sequencer.push(channel, offset, frame);
     else this.hub.deliverFrame(channel, offset, frame);
+  }
+
+  /** A room this node has (rooms are few, and seeded at start), or a private conversation of a user online here. */
+  private follows(channel: string): boolean {
+    const parsed = parseChannel(channel);
+    if (!parsed) return false;
+    if (parsed.kind === 'room') return this.hub.dir.rooms.has(parsed.room);
+    return parsed.users.some((id) => this.hub.dir.users.has(id));
   }
 
   /** Where a login's replay or a join's history ended: live messages start after it. */

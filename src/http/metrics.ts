@@ -29,6 +29,8 @@ export interface MetricsSources {
   heldPolls(): number;
   onlineUsers(): number;
   rooms(): number;
+  /** Channels the node keeps in offset order (several nodes); 0 on one node. */
+  orderedChannels(): number;
 }
 
 export interface MetricsOptions {
@@ -56,6 +58,14 @@ export function createMetrics(src: MetricsSources): Registry {
   });
   new Gauge({ name: 'webim_online_users', help: 'Users logged in now', registers, collect() { this.set(src.onlineUsers()); } });
   new Gauge({ name: 'webim_rooms', help: 'Rooms that exist', registers, collect() { this.set(src.rooms()); } });
+  new Gauge({
+    name: 'webim_ordered_channels',
+    help: 'Channels this node keeps in offset order: its rooms and the private conversations of its online users (0 on one node)',
+    registers,
+    collect() {
+      this.set(src.orderedChannels());
+    },
+  });
   new Gauge({
     name: 'webim_comet_held_polls',
     help: 'Comet long-polls held open now, waiting for frames',
