@@ -17,7 +17,7 @@ import { performance } from 'node:perf_hooks';
 import { parseArgs } from 'node:util';
 import { parseConfig } from '../src/config.js';
 import type { ServerName } from './compare-clients.js';
-import { fanoutTable, goals, idleTable, mixedTable, pollTable, slowTable } from './compare-report.js';
+import { fanoutTable, unmeasuredSection, goals, idleTable, mixedTable, pollTable, slowTable } from './compare-report.js';
 import { type MixedSuite, mixedSuite, type PollSuite, pollSuite, type Sizes, type WsSuite, wsSuite } from './compare-scenarios.js';
 import { pinBench, unsettledReadings } from './compare-servers.js';
 
@@ -179,6 +179,7 @@ function report(): string {
     ...(unsettledReadings.length > 0
       ? ['### Memory readings cut short', '', 'These waited their whole limit with V8\'s young generation still grown (bench/bench-ipc.ts): the per-connection or per-poll RSS taken from them may err either way.', '', ...unsettledReadings.map((r) => `- ${r}`), '']
       : []),
+    ...unmeasuredSection(ws),
     ...(notes.length > 0 ? ['### Failures', '', ...notes, ''] : []),
     `Elapsed: ${((performance.now() - started) / 1000).toFixed(0)} s.`,
   ];

@@ -45,6 +45,20 @@ export function fanoutTable(suites: readonly WsSuite[]): string[] {
   ];
 }
 
+/** Fan-out windows a server could not be measured in; the rows before them stand. */
+export function unmeasuredSection(suites: readonly WsSuite[]): string[] {
+  const lines = suites.flatMap((s) => s.unmeasured.map((u) => `- ${s.server}: ${u}`));
+  if (lines.length === 0) return [];
+  return [
+    '### Windows left unmeasured',
+    '',
+    'The server did not answer in time after the window, still delivering a backlog larger than one core delivers; its rows before it are kept.',
+    '',
+    ...lines,
+    '',
+  ];
+}
+
 export function slowTable(suites: readonly WsSuite[]): string[] {
   const rows = suites.flatMap((s) => {
     if (!s.slow) return [];
