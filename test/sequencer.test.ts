@@ -97,6 +97,10 @@ t.test('an idle channel nobody here follows is forgotten, one with a gap open is
   t.same(out, [1, 2, 3], 'the gap closed and delivered in order');
   t.equal(seq.sweep(), 1, 'forgotten once idle');
   push(5);
-  t.same(out, [1, 2, 3, 5], 'a message after that starts the channel afresh, like a channel never seen');
+  t.same(out, [1, 2, 3], 'a message of a channel nobody follows and no state is not delivered');
+  t.same(seq.tracked(), [], 'and gets no state');
+  followed.add('room:r');
+  push(5);
+  t.same(out, [1, 2, 3, 5], 'followed again, a message starts the channel afresh, like a channel never seen');
   seq.close();
 });

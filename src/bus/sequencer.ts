@@ -15,9 +15,10 @@
  *
  * A channel no connection of this node follows any more (a private
  * conversation whose people are offline here, a deleted room) is
- * forgotten once it is idle: its state is then exactly that of a channel
- * never seen, which the seeding above already handles. Without this every
- * node kept a state for every private conversation of the whole cluster.
+ * forgotten once it is idle, and one it does not know and nobody follows
+ * gets no state at all: either way it is exactly a channel never seen,
+ * which the seeding above already handles. Without this every node kept a
+ * state for every private conversation of the whole cluster.
  */
 import type { Log } from '../log.js';
 import type { HistoryStore } from '../store/store.js';
@@ -103,6 +104,8 @@ export class Sequencer {
   }
 
   push(channel: string, offset: number, frame: string): void {
+    // Nobody here would get it, and a state made for it would only wait for the next sweep.
+    if (!this.channels.has(channel) && !this.opts.follows(channel)) return;
     const st = this.state(channel, offset - 1);
     if (offset <= st.last || st.pending.has(offset)) return;
     if (offset === st.last + 1) {
