@@ -106,25 +106,26 @@
     return false;
   };
 
+  /* The one pending pump, in `ms`. */
+  Client.prototype._pumpIn = function (ms) {
+    var self = this;
+    this.pumpTimer = cancel(this.pumpTimer);
+    this.pumpTimer = later(function () { self._pump(); }, ms);
+  };
+
   /* Writes the queued sends this connection has not carried yet, paced by a token bucket. */
   Client.prototype._pump = function () {
-    var self = this, t = now(), i, msg;
+    var t = now(), i, msg;
     this.pumpTimer = cancel(this.pumpTimer);
     if (!this.loggedIn) return;
-    if (this.busyUntil > t) {
-      /* the whole queue waits, so that what is sent after a refused message still goes after it */
-      this.pumpTimer = later(function () { self._pump(); }, this.busyUntil - t);
-      return;
-    }
+    /* the whole queue waits out a server_busy, so that what is sent after a refused message still goes after it */
+    if (this.busyUntil > t) return this._pumpIn(this.busyUntil - t);
     this.tokens = Math.min(SEND_BURST, this.tokens + (t - this.tokenTime) * SEND_RATE / 1000);
     this.tokenTime = t;
     for (i = 0; i < this.pending.length; i++) {
       msg = this.pending[i];
       if (hasOwn(this.carried, msg.cid)) continue;
-      if (this.tokens < 1) {
-        this.pumpTimer = later(function () { self._pump(); }, Math.ceil(1000 / SEND_RATE));
-        return;
-      }
+      if (this.tokens < 1) return this._pumpIn(Math.ceil(1000 / SEND_RATE));
       this.tokens -= 1;
       this.carried[msg.cid] = true;
       this._write(msg);
@@ -132,7 +133,7 @@
   };
 
   Client.prototype._error = function (msg) {
-    var self = this, cb = this.loginCb, retryable = /^(server_busy|internal|rate_limited)$/.test(msg.code);
+    var cb = this.loginCb, retryable = /^(server_busy|internal|rate_limited)$/.test(msg.code);
     if (this.loggingIn && msg.ref === 'login') {
       this.loggingIn = false;
       if (msg.code === 'unauthorized' && this.creds.token && this.creds.name && !this.creds.hostToken) {
@@ -149,8 +150,7 @@
     if (msg.code === 'rate_limited' && msg.ref && hasOwn(this.carried, msg.ref)) {
       delete this.carried[msg.ref]; /* dropped by the server: the pump sends it again */
       this.tokens = 0;
-      this.pumpTimer = cancel(this.pumpTimer);
-      this.pumpTimer = later(function () { self._pump(); }, 1000 + Math.random() * 1000);
+      this._pumpIn(1000 + Math.random() * 1000);
     } else if (msg.code === 'server_busy' && msg.ref && hasOwn(this.carried, msg.ref)) {
       delete this.carried[msg.ref]; /* not stored (the store cannot write now): kept, and sent again after a wait */
       this._waitBusy();
@@ -163,13 +163,11 @@
 
   /* One step of backoff per busy spell: the other sends refused with the same batch find the wait already set. */
   Client.prototype._waitBusy = function () {
-    var self = this, t = now(), wait;
+    var t = now();
     if (this.busyUntil > t) return;
-    this.busyCount = Math.min((this.busyCount || 0) + 1, 16);
-    wait = Math.min(BUSY_WAIT_MAX, 1000 * Math.pow(2, this.busyCount - 1)) * (0.75 + Math.random() * 0.5);
-    this.busyUntil = t + wait;
-    this.pumpTimer = cancel(this.pumpTimer);
-    this.pumpTimer = later(function () { self._pump(); }, wait);
+    this.busyCount = Math.min(this.busyCount + 1, 16);
+    this.busyUntil = t + Math.min(BUSY_WAIT_MAX, 1000 * Math.pow(2, this.busyCount - 1)) * (0.75 + Math.random() * 0.5);
+    this._pump(); /* which sets its timer for the end of the wait */
   };
 
   /* ---- Public API ---- */

@@ -105,8 +105,8 @@ export class Sequencer {
 
   push(channel: string, offset: number, frame: string): void {
     // Nobody here would get it, and a state made for it would only wait for the next sweep.
-    if (!this.channels.has(channel) && !this.opts.follows(channel)) return;
-    const st = this.state(channel, offset - 1);
+    const st = this.channels.get(channel) ?? (this.opts.follows(channel) ? this.state(channel, offset - 1) : undefined);
+    if (!st) return;
     if (offset <= st.last || st.pending.has(offset)) return;
     if (offset === st.last + 1) {
       this.emit(channel, st, offset, frame);
