@@ -32,3 +32,11 @@ export function parseChannel(channel: string): ParsedChannel | undefined {
   }
   return undefined;
 }
+
+/** The distinct users of a `dm:` channel (one for notes to oneself); none for any other channel. */
+export function dmParticipants(channel: string): string[] {
+  const parsed = parseChannel(channel);
+  if (parsed?.kind !== 'dm') return [];
+  const [a, b] = parsed.users;
+  return a === b ? [a] : [a, b];
+}

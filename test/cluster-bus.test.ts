@@ -113,7 +113,8 @@ if (redis !== undefined) {
     await bob.c.next((m) => m.cmd === 'presence' && m.event === 'offline' && (m.user as { id: string }).id === 'carol');
     bob.c.send({ cmd: 'send', to: { user: 'carol' }, type: 'text', body: 'while you were out', cid: 'b2' });
     await bob.c.next((m) => m.cmd === 'ack' && m.cid === 'b2');
-    const back = await login(b.url, 'Carol');
+    // Her name is held for her on every node: she comes back with her token.
+    const back = await login(b.url, 'Carol', { token: carol.reply.token });
     t.equal(back.reply.cmd, 'login');
     const kept = await back.c.next((m) => m.cmd === 'message' && m.cid === 'b2');
     t.equal(kept.body, 'while you were out', 'an offline message waits for the next login, on whichever node');
@@ -189,7 +190,7 @@ if (redis !== undefined) {
     await dana.c.closed;
     carl.c.send({ cmd: 'send', to: { user: 'dana' }, type: 'text', body: 'while away', cid: 'cd-away' });
     await carl.c.next((m) => m.cmd === 'ack' && m.cid === 'cd-away');
-    const danaB = await login(b.url, 'Dana');
+    const danaB = await login(b.url, 'Dana', { token: dana.reply.token });
     t.equal((await danaB.c.next((m) => m.cmd === 'message' && m.channel === 'dm:carl:dana')).body, 'while away', 'the offline message is replayed on node B');
     carl.c.send({ cmd: 'send', to: { user: 'dana' }, type: 'text', body: 'live', cid: 'cd-live' });
     t.match(await danaB.c.next((m) => m.cmd === 'message' && m.channel === 'dm:carl:dana'), { body: 'live', offset: 5 }, 'and the next one arrives live, next in order');
@@ -222,7 +223,7 @@ if (redis !== undefined) {
     t.equal(kick.status, 200, 'a user online only on node B can be kicked from node A');
     t.match(await bob.c.next('bye'), { code: 'kicked', reconnect: false });
     await alice.c.next((m) => m.cmd === 'presence' && m.event === 'offline' && (m.user as { id: string }).id === 'bob');
-    bob = await login(b.url, 'Bob');
+    bob = await login(b.url, 'Bob', { token: bob.reply.token });
     await alice.c.next((m) => m.cmd === 'presence' && m.event === 'online' && (m.user as { id: string }).id === 'bob');
   });
 

@@ -34,8 +34,12 @@ if (cluster !== undefined) {
     ben.c.close();
     await ann.c.next((m) => m.cmd === 'presence' && m.event === 'offline' && userName(m) === 'Ben');
     await cat.c.next((m) => m.cmd === 'presence' && m.event === 'offline' && userName(m) === 'Ben');
-    const again = await loginOn(t, n3.url, 'Ben');
-    t.equal(again.reply.cmd, 'login', 'a name is free on every node once its user left');
+    // His name stays his on every node (held in the shared store): a stranger is refused, his token lets him in.
+    const stranger = await loginOn(t, n1.url, 'BEN');
+    t.match(stranger.reply, { cmd: 'error', code: 'name_taken' }, 'a name stays held on every node once its user left');
+    stranger.c.close();
+    const again = await loginOn(t, n3.url, 'Ben', { token: ben.reply.token });
+    t.match(again.reply, { cmd: 'login', user: { id: 'ben' } }, 'his token lets him in on another node');
     ann.c.close();
     cat.c.close();
     again.c.close();
@@ -76,7 +80,7 @@ if (cluster !== undefined) {
     await dan.c.next((m) => m.cmd === 'presence' && m.event === 'offline' && userName(m) === 'Fay');
     dan.c.send({ cmd: 'send', to: { user: 'fay' }, type: 'text', body: 'for later', cid: 'dm2' });
     await dan.c.next((m) => m.cmd === 'ack' && m.cid === 'dm2');
-    const back = await loginOn(t, n2.url, 'Fay');
+    const back = await loginOn(t, n2.url, 'Fay', { token: fay.reply.token });
     t.equal((await back.c.next((m) => m.cmd === 'message' && m.cid === 'dm2')).body, 'for later', 'the offline message reaches Fay on another node');
     for (const u of [dan, eve, back]) u.c.close();
   });
@@ -119,10 +123,9 @@ if (cluster !== undefined) {
     const stoppedAt = Date.now();
     t.equal(await redis.scard(`${cluster.prefix}:nodes`), 3, 'its entry is gone when the process has exited');
     t.equal(await redis.exists(`${cluster.prefix}:user:kim`), 0, "Kim's name claim is gone");
-    const again = await loginOn(t, n2.url, 'Kim');
-    t.equal(again.reply.cmd, 'login', 'the name is free at once, well before --node-timeout');
+    const again = await loginOn(t, n2.url, 'Kim', { token: kim.reply.token });
+    t.equal(again.reply.cmd, 'login', 'the name is free for her at once, well before --node-timeout');
     t.ok(Date.now() - stoppedAt < 1500, `${Date.now() - stoppedAt} ms after the exit`);
-    void kim;
     again.c.close();
     lee.c.close();
   });
@@ -133,7 +136,6 @@ if (cluster !== undefined) {
     const ivy = await loginOn(t, n3.url, 'Ivy');
     await gil.c.next((m) => m.cmd === 'presence' && m.event === 'online' && userName(m) === 'Ivy');
     await hal.c.next((m) => m.cmd === 'presence' && m.event === 'online' && userName(m) === 'Ivy');
-    void ivy;
     const killedAt = Date.now();
     n3.child.kill('SIGKILL');
     await exited(n3.child);
@@ -146,8 +148,10 @@ if (cluster !== undefined) {
     t.ok(offG && offH, 'both survivors report Ivy offline');
     t.ok(took <= 1500 + 250 + 1000, `within the node timeout plus a heartbeat (${took} ms)`);
     console.log(`# kill -9 to presence offline on the survivors: ${took} ms`);
-    const reclaimed = await loginOn(t, n1.url, 'Ivy');
-    t.equal(reclaimed.reply.cmd, 'login', "the dead node's name claim is free");
+    const stranger = await loginOn(t, n2.url, 'Ivy');
+    t.match(stranger.reply, { cmd: 'error', code: 'name_taken' }, 'her name is still held for her');
+    const reclaimed = await loginOn(t, n1.url, 'Ivy', { token: ivy.reply.token });
+    t.equal(reclaimed.reply.cmd, 'login', "the dead node's name claim is free for her");
     gil.c.send({ cmd: 'online' });
     t.same(names((await gil.c.next('online')).users), ['Gil', 'Hal', 'Ivy']);
   });

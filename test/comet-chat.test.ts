@@ -31,8 +31,8 @@ function tracked(connect: Connect): { connect: Connect; check(): void } {
 
 for (const form of ['json', 'jsonp'] as const) {
   t.test(`chat scenarios over Comet (${form})`, async (t) => {
-    chatScenarios(t, async () => {
-      const s = await startServer();
+    chatScenarios(t, async (overrides) => {
+      const s = await startServer(overrides);
       const { connect, check } = tracked(cometConnect(s.url, form));
       return {
         connect,

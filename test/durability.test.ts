@@ -22,7 +22,7 @@ t.test('acked messages survive kill -9 with their offsets', async (t) => {
 
   const first = await spawnServer(['--data-dir', dataDir, ...FAST]);
   t.teardown(() => first.child.kill('SIGKILL'));
-  const { c } = await login(wsConnect(first.url), 'Writer');
+  const { c, me } = await login(wsConnect(first.url), 'Writer');
   const acked = new Map<string, Msg>();
   for (let i = 0; i < 400; i++) {
     c.send({ cmd: 'send', to: { room: 'lobby' }, type: 'text', body: `burst ${i}`, cid: `b${i}` });
@@ -58,7 +58,8 @@ t.test('acked messages survive kill -9 with their offsets', async (t) => {
   }
   t.equal(missing, 0, 'every acked message is stored with its id and offset');
 
-  const { c: writer } = await login(wsConnect(second.url), 'Writer');
+  // Its name is held for it across the restart: it comes back with its token, as the page does.
+  const { c: writer } = await login(wsConnect(second.url), 'Writer', { token: me.token });
   const retry = acked.get('b7') as Msg;
   writer.send({ cmd: 'send', to: { room: 'lobby' }, type: 'text', body: 'burst 7', cid: 'b7' });
   const again = await writer.next('ack');
@@ -103,8 +104,8 @@ t.test('kill -9 mid-burst, then every client retries its un-acked sends: each me
   const survived = (((await peek.next('history')).messages as Msg[])[0]?.offset as number | undefined) ?? 0;
   const finalAcks = new Map<string, Msg>();
   await Promise.all(
-    writers.map(async (w) => {
-      const { c } = await login(wsConnect(second.url), w);
+    writers.map(async (w, k) => {
+      const { c } = await login(wsConnect(second.url), w, { token: clients[k]?.me.token });
       const retry: string[] = [];
       for (let i = 0; i < perWriter; i++) if (!ackedBefore.has(`${w}-${i}`)) retry.push(`${w}-${i}`);
       for (const cid of retry) c.send({ cmd: 'send', to: { room: 'lobby' }, type: 'text', body: body(w, Number(cid.split('-')[1])), cid });

@@ -170,7 +170,8 @@ t.test(`protocol fuzz over WebSocket (seed ${SEED}, ${RUNS} runs)`, async (t) =>
       fresh = await Probe.open(s.url);
     } else if (!onFresh && p.closed) {
       logged = await Probe.open(s.url);
-      token = (await logged.login('Fuzzer')).token as string;
+      // The name stays held for the Fuzzer identity: back in with its token.
+      token = (await logged.login('Fuzzer', token)).token as string;
     }
     return { problem: why, reply };
   };

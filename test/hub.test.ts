@@ -265,8 +265,10 @@ t.test('name_taken, token logins and going offline with the last connection', as
   a2.handler.closed();
   tt.same(b.of('presence').map((f) => [f.event, user(f).id]), [['offline', 'alice']]);
   tt.notOk(hub.dir.users.has('alice'));
+  const stranger = new Client(hub);
+  tt.equal((await stranger.login('alice')).code, 'name_taken', 'offline, her name is still held for her');
   const again = new Client(hub);
-  tt.equal((await again.login('alice')).cmd, 'login', 'the name is free once she is offline');
+  tt.equal((await again.login('alice', { token: l1.token })).cmd, 'login', 'and her token lets her in');
 });
 
 t.test('per-IP connection cap', async (tt) => {

@@ -13,6 +13,7 @@
 import { readFileSync } from 'node:fs';
 import { fileURLToPath } from 'node:url';
 import t from 'tap';
+import type { Config } from '../src/config.js';
 import { buildClientBundle } from '../src/http/client-bundle.js';
 import type { ChatClient, Connect } from './helpers/client.js';
 import { cometConnect } from './helpers/comet-client.js';
@@ -50,7 +51,7 @@ async function run(nginx: string): Promise<void> {
   const proxyPort = await freePort();
   const base = `http://127.0.0.1:${proxyPort}`;
   const site = generateConfig(['--server-name', 'localhost', '--upstream', `127.0.0.1:${nodePort}`, '--listen', `127.0.0.1:${proxyPort}`]);
-  const node = () => startServer({ port: nodePort, trustProxy: ['127.0.0.1'] });
+  const node = (overrides: Partial<Config> = {}) => startServer({ port: nodePort, trustProxy: ['127.0.0.1'], ...overrides });
 
   t.test('nginx -t accepts the generated configuration and the committed example', async (t) => {
     const generated = checkConfig(nginx, site);
@@ -77,8 +78,8 @@ async function run(nginx: string): Promise<void> {
   ];
   for (const [name, connectVia, pinned] of transports) {
     t.test(`chat scenarios through nginx over ${name}`, async (t) => {
-      chatScenarios(t, async () => {
-        const s = await node();
+      chatScenarios(t, async (overrides) => {
+        const s = await node(overrides);
         const { connect, check } = checked(connectVia(), pinned);
         return {
           connect,

@@ -33,8 +33,8 @@ function pinned(connect: Connect, transport: SockJSTransportName): { connect: Co
 
 for (const transport of TRANSPORTS) {
   t.test(`chat scenarios over SockJS (${transport})`, async (t) => {
-    chatScenarios(t, async () => {
-      const s = await startServer();
+    chatScenarios(t, async (overrides) => {
+      const s = await startServer(overrides);
       const { connect, check } = pinned(sockjsConnect(s.url, transport), transport);
       return {
         connect,

@@ -114,13 +114,13 @@ if (url !== undefined) {
 
   // The chat scenarios of every transport, over WebSocket, on an empty PostgreSQL database each.
   let scenario = 0;
-  chatScenarios(t, async () => {
+  chatScenarios(t, async (overrides) => {
     const name = `${new URL(url).pathname.slice(1)}_s${++scenario}`;
     const admin = new pg.Client({ connectionString: url });
     await admin.connect();
     await admin.query(`CREATE DATABASE ${name}`);
     await admin.end();
-    const s = await startServer({ database: databaseUrl(name, url) });
+    const s = await startServer({ ...overrides, database: databaseUrl(name, url) });
     return {
       connect: wsConnect(s.url),
       close: async () => {

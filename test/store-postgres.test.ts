@@ -188,11 +188,13 @@ if (url !== undefined) {
     await first.close();
     // Back to the users table of version 1, with a user in it.
     await sql(url, 'ALTER TABLE users DROP COLUMN token_user');
+    await sql(url, 'DROP TABLE guest_holds');
     await sql(url, "INSERT INTO users (id, name, avatar) VALUES ('u1', 'Ursula', 'owl')");
     await sql(url, 'UPDATE schema_version SET version = 1');
     const store = await open(tt);
     tt.same((await sql(url, 'SELECT version FROM schema_version')).rows, [{ version: SCHEMA_VERSION }]);
     tt.same(await store.getUser('u1'), { id: 'u1', name: 'Ursula', avatar: 'owl' }, 'users are kept');
+    tt.same(await store.guestHold('u1'), { generation: 1, lastUsed: 0 }, 'a guest of the old schema is held as long unused');
     tt.equal(await store.saveUser({ id: 'u1', name: 'Ursula', avatar: 'owl' }, 'guest'), 'known', 'not a token user yet');
     tt.equal(await store.saveUser({ id: 'u1', name: 'Ursula', avatar: 'owl' }, 'token'), 'first_token');
     tt.equal(await store.saveUser({ id: 'u1', name: 'Mallory', avatar: 'cat' }, 'guest'), 'refused');

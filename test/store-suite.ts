@@ -266,6 +266,29 @@ export function storeSuite(t: Test, name: string, makeStore: () => Promise<Store
     tt.equal(await again.saveUser({ id: 'carol', name: 'Carol', avatar: 'c' }, 'guest'), 'known', 'guests stay guests');
   });
 
+  t.test(`${name}: guest holds change only from what the caller saw`, async (tt) => {
+    const { store, reopen } = await open(tt);
+    tt.equal(await store.guestHold('carol'), undefined, 'a name never held');
+    const first = { generation: 1, lastUsed: 1000 };
+    // Two logins that both saw no hold: one wins.
+    const raced = await Promise.all([store.swapGuestHold('carol', undefined, first), store.swapGuestHold('carol', undefined, { generation: 1, lastUsed: 1001 })]);
+    tt.same(raced, [true, false], 'the first insert wins, the second finds a hold');
+    tt.same(await store.guestHold('carol'), first);
+    await store.touchGuestHold('carol', 1, 5000);
+    await store.touchGuestHold('carol', 1, 4000);
+    tt.same(await store.guestHold('carol'), { generation: 1, lastUsed: 5000 }, 'a touch never moves the time back');
+    tt.equal(await store.swapGuestHold('carol', first, { generation: 2, lastUsed: 9000 }), false, 'a stale expectation changes nothing');
+    const seen = { generation: 1, lastUsed: 5000 };
+    const next = { generation: 2, lastUsed: 9000 };
+    tt.same(await Promise.all([store.swapGuestHold('carol', seen, next), store.swapGuestHold('carol', seen, next)]), [true, false]);
+    await store.touchGuestHold('carol', 1, 99999);
+    tt.same(await store.guestHold('carol'), next, 'a touch of a retired generation changes nothing');
+    tt.equal(await store.guestHold('dave'), undefined, 'other names are untouched');
+    if (!reopen) return;
+    const again = await reopen();
+    tt.same(await again.guestHold('carol'), next, 'holds survive a restart');
+  });
+
   t.test(`${name}: dmChannelsOf lists private channels with messages`, async (tt) => {
     const { store } = await open(tt);
     tt.same(await store.dmChannelsOf('alice'), []);

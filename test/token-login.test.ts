@@ -143,9 +143,9 @@ t.test("a guest's own token does not make its name a token user's", async (t) =>
   tab1.close();
   tab2.close();
   await offline(s, 'gil');
-  const { c: later } = await login(connect, 'Gil');
+  const { c: later } = await login(connect, 'Gil', { token: me.token });
   t.teardown(() => later.close());
-  t.pass('the guest logs in by name again once offline');
+  t.pass('the guest logs in with its own token again once offline');
   const { reply } = await tryLogin(connect, { name: 'gil' });
   t.match(reply, { cmd: 'error', code: 'name_taken' }, 'and holds the name while online, as before');
 });

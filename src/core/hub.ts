@@ -15,6 +15,7 @@ import type { Frame, NewMessage, StoredMessage, UserInfo } from '../types.js';
 import type { Bus } from '../bus/bus.js';
 import { LocalBus } from '../bus/local.js';
 import { Cluster } from './cluster.js';
+import { GuestHolds } from './guest-holds.js';
 import { Connection, type ConnectionOwner } from './connection.js';
 import { handle } from './handlers.js';
 import { Heartbeat } from './heartbeat.js';
@@ -53,6 +54,8 @@ export class Hub implements TransportHost, ConnectionOwner {
   readonly presenceLimit: PresenceLimit;
   /** The other nodes: what goes on the bus, and the users online there (src/core/cluster.ts). */
   readonly cluster: Cluster;
+  /** Which guest names are held for whom (src/core/guest-holds.ts). */
+  readonly guests: GuestHolds;
   private readonly ipCounts = new Map<string, number>();
   private readonly heartbeat: Heartbeat;
   private accepting = true;
@@ -67,6 +70,8 @@ export class Hub implements TransportHost, ConnectionOwner {
     this.sendBufferLimit = opts.config.sendBufferLimit;
     this.presenceLimit = new PresenceLimit(opts.config.presenceLimit);
     this.cluster = new Cluster(this, opts.bus ?? new LocalBus());
+    const holdSeconds = opts.config.guestHold > 0 ? opts.config.guestHold : opts.config.tokenTtl;
+    this.guests = new GuestHolds(this.store, holdSeconds * 1000, (id) => this.cluster.isOnline(id));
     this.heartbeat = new Heartbeat(this.conns, opts.config.heartbeatInterval, opts.config.heartbeatTimeout);
   }
 
@@ -263,6 +268,10 @@ export class Hub implements TransportHost, ConnectionOwner {
     this.dir.users.delete(user.info.id);
     for (const name of user.rooms) this.dir.rooms.get(name)?.online.delete(user);
     this.cluster.offline(user, this.presenceLimit.full(this.dir.users.size));
+    // The hold of a guest's name runs from its last use (src/core/guest-holds.ts).
+    if (user.guest) {
+      this.guests.touch(user.info.id).catch((err: unknown) => this.log.warn({ err }, 'could not mark a guest name used'));
+    }
   }
 
   /** Says `bye` with `reconnect: true` to everyone and stops taking connections. */

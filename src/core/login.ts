@@ -15,6 +15,7 @@ import type { LoginKind } from '../store/store.js';
 import { type Sender, type StoredMessage, withStatus } from '../types.js';
 import type { Connection } from './connection.js';
 import type { Hub } from './hub.js';
+import type { TakenName } from './guest-holds.js';
 import { OnlineUser } from './online.js';
 import type { Command } from './validate.js';
 
@@ -27,19 +28,31 @@ function nameFromId(id: string): string {
 
 const NO_GUESTS = 'this server takes no guest logins: log in through the site that sent you here';
 
+const RETIRED = 'this guest identity has ended (unused for longer than the server holds a name): log in with a name again';
+
+interface Identity {
+  who: Sender;
+  proven: boolean;
+  via: LoginKind;
+  /** A name login's take of the name, to undo if the client never gets `login`. */
+  taken?: TakenName;
+}
+
 /**
  * Who the login speaks for, whether a token proved it (a proven identity
  * may join its own online session), and whether a host application's token
  * did (`via`; a guest's token webim issued proves only the guest). A valid
  * token always wins: its `sub` is the user, its profile claims come before
  * the login's own `name` and `avatar`, which only fill in what the token
- * leaves out.
+ * leaves out. A guest's token proves its identity only while the name is
+ * still held for it; a name alone gets the name only when nobody holds it.
  */
-async function identify(hub: Hub, cmd: LoginCommand): Promise<{ who: Sender; proven: boolean; via: LoginKind }> {
+async function identify(hub: Hub, cmd: LoginCommand): Promise<Identity> {
   if (cmd.token !== undefined) {
     const claims = await hub.tokens.verify(cmd.token);
     if (!claims) throw new ProtocolError('unauthorized');
     if (claims.guest && !hub.config.guestLogin) throw new ProtocolError('unauthorized', NO_GUESTS);
+    if (claims.guest && !isReservedId(claims.id) && !(await hub.guests.proves(claims.id))) throw new ProtocolError('unauthorized', RETIRED);
     const { id } = claims;
     const name = claims.name ?? cmd.name ?? nameFromId(id);
     const who = { id, name, avatar: claims.avatar ?? cmd.avatar ?? defaultAvatar(id) };
@@ -47,8 +60,11 @@ async function identify(hub: Hub, cmd: LoginCommand): Promise<{ who: Sender; pro
   }
   if (!hub.config.guestLogin) throw new ProtocolError('unauthorized', NO_GUESTS);
   const name = cmd.name as string; // validate() requires a name when there is no token
-  const id = guestId(name);
-  return { who: { id, name, avatar: cmd.avatar ?? defaultAvatar(id) }, proven: false, via: 'guest' };
+  // `System` (the sender of admin notices) is taken for good, and never held.
+  if (isReservedId(guestId(name))) throw new ProtocolError('name_taken', 'that name is reserved');
+  const taken = await hub.guests.take(name);
+  const id = taken.id;
+  return { who: { id, name, avatar: cmd.avatar ?? defaultAvatar(id) }, proven: false, via: 'guest', taken };
 }
 
 /** The `name_taken` of a guest login (name or guest token) whose id a host application's user has. */
@@ -99,8 +115,12 @@ function messageFrame(m: StoredMessage): string {
 export async function login(hub: Hub, conn: Connection, cmd: LoginCommand): Promise<void> {
   if (conn.user || conn.loggingIn) throw new ProtocolError('bad_request', 'already logged in');
   conn.loggingIn = true;
+  let taken: TakenName | undefined;
+  let answered = false;
   try {
-    const { who, proven, via } = await identify(hub, cmd);
+    const id = await identify(hub, cmd);
+    taken = id.taken;
+    const { who, proven, via } = id;
     // `System` (the sender of admin notices) is taken for good; a token cannot claim it either.
     if (isReservedId(who.id)) throw new ProtocolError('name_taken', 'that name is reserved');
     if (!proven && hub.cluster.isOnline(who.id)) throw new ProtocolError('name_taken');
@@ -164,6 +184,9 @@ export async function login(hub: Hub, conn: Connection, cmd: LoginCommand): Prom
     } catch (err) {
       // The client never saw `login`: undo it, so a retry starts from scratch.
       conn.held = null;
+      // Before the user goes offline, whose end of use would mark the hold as used again.
+      await taken?.release();
+      taken = undefined;
       hub.unregister(conn);
       throw err;
     }
@@ -184,8 +207,11 @@ export async function login(hub: Hub, conn: Connection, cmd: LoginCommand): Prom
       recovered,
     });
     conn.release([answer, ...frames], covered);
+    answered = true;
     hub.stats.logins++;
   } finally {
     conn.loggingIn = false;
+    // The client never learnt the id it took (refused, or gone meanwhile): the name is not held for it.
+    if (taken && !answered) await taken.release();
   }
 }

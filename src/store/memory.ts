@@ -1,7 +1,7 @@
 import { parseChannel } from '../channels.js';
 import { StoreUnavailableError } from '../errors.js';
 import type { NewMessage, RoomInfo, Sender, StoredMessage } from '../types.js';
-import { type AppendResult, type HistoryPage, type HistoryStore, type LoginKind, type ReplayPage, saveOutcome, type SavedUser, storedMessage } from './store.js';
+import { type AppendResult, type GuestHold, type HistoryPage, type HistoryStore, type LoginKind, type ReplayPage, saveOutcome, type SavedUser, storedMessage } from './store.js';
 
 /**
  * A HistoryStore that keeps everything in Maps and forgets it on exit: for
@@ -22,6 +22,7 @@ export class MemoryStore implements HistoryStore {
   /** Ids that have logged in with a host application's token. */
   private readonly tokenUsers = new Set<string>();
   private readonly dmOfUser = new Map<string, Set<string>>();
+  private readonly guestHolds = new Map<string, GuestHold>();
   private readonly delivered = new Map<string, Map<string, number>>();
   private closed = false;
 
@@ -124,7 +125,23 @@ export class MemoryStore implements HistoryStore {
     return outcome;
   }
 
-  /** Not in HistoryStore (yet): the profile saved by saveUser, for checks on users who are offline. */
+  async guestHold(base: string): Promise<GuestHold | undefined> {
+    const hold = this.guestHolds.get(base);
+    return hold && { ...hold };
+  }
+
+  async swapGuestHold(base: string, expected: GuestHold | undefined, next: GuestHold): Promise<boolean> {
+    const now = this.guestHolds.get(base);
+    const same = now === undefined ? expected === undefined : expected !== undefined && sameHold(now, expected);
+    if (same) this.guestHolds.set(base, { generation: next.generation, lastUsed: next.lastUsed });
+    return same;
+  }
+
+  async touchGuestHold(base: string, generation: number, at: number): Promise<void> {
+    const hold = this.guestHolds.get(base);
+    if (hold?.generation === generation && hold.lastUsed < at) hold.lastUsed = at;
+  }
+
   async getUser(id: string): Promise<Sender | undefined> {
     const user = this.users.get(id);
     return user && { ...user };
@@ -163,4 +180,8 @@ function addTo(index: Map<string, Set<string>>, key: string, value: string): voi
 
 function copyRoom(room: RoomInfo): RoomInfo {
   return { name: room.name, title: room.title, membersOnly: room.membersOnly, createdAt: room.createdAt };
+}
+
+function sameHold(a: GuestHold, b: GuestHold): boolean {
+  return a.generation === b.generation && a.lastUsed === b.lastUsed;
 }

@@ -66,6 +66,10 @@ const MIGRATIONS: readonly string[] = [
   `,
   // Ids that logged in with a host application's token: guests may not take them (src/core/login.ts).
   'ALTER TABLE users ADD COLUMN token_user boolean NOT NULL DEFAULT false',
+  // Guest names held for their identity (src/core/guest-holds.ts). Guests who logged in before holds
+  // existed are entered as long unused, so the next guest of such a name is a new identity, not them.
+  `CREATE TABLE guest_holds (base text PRIMARY KEY, generation integer NOT NULL, last_used bigint NOT NULL);
+   INSERT INTO guest_holds (base, generation, last_used) SELECT id, 1, 0 FROM users WHERE NOT token_user`,
 ];
 
 export const SCHEMA_VERSION = MIGRATIONS.length;
@@ -154,6 +158,11 @@ export const SQL = {
     ON CONFLICT (id) DO UPDATE SET name = excluded.name, avatar = excluded.avatar, token_user = users.token_user OR excluded.token_user
       WHERE excluded.token_user OR NOT users.token_user
     RETURNING (xmax = 0) AS inserted, (SELECT token_user FROM old) AS was_token`,
+  getGuestHold: 'SELECT generation, last_used FROM guest_holds WHERE base = $1',
+  // Compare and set in one statement: the row lock makes two nodes' swaps of one name queue, and the second finds it changed.
+  insertGuestHold: 'INSERT INTO guest_holds (base, generation, last_used) VALUES ($1, $2, $3) ON CONFLICT (base) DO NOTHING',
+  swapGuestHold: 'UPDATE guest_holds SET generation = $1, last_used = $2 WHERE base = $3 AND generation = $4 AND last_used = $5',
+  touchGuestHold: 'UPDATE guest_holds SET last_used = GREATEST(last_used, $1) WHERE base = $2 AND generation = $3',
   getDelivered: 'SELECT channel, seq FROM delivered WHERE user_id = $1',
   // Only ever raised, in SQL too, so that a late write from any node cannot lower a cursor; rows in a fixed order as in `reserve`.
   raiseDelivered: `INSERT INTO delivered (user_id, channel, seq)

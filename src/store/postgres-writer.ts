@@ -1,6 +1,6 @@
 import pg from 'pg';
 import type { PoolClient } from 'pg';
-import { parseChannel } from '../channels.js';
+import { dmParticipants } from '../channels.js';
 import { ProtocolError, StoreUnavailableError } from '../errors.js';
 import type { StoredMessage } from '../types.js';
 import { SQL, toMessage, type MessageRow } from './postgres-schema.js';
@@ -229,7 +229,7 @@ async function number(client: PoolClient, drafts: Draft[], lookUp: boolean): Pro
   for (const row of reserved.rows) next.set(row.channel, Number(row.last) - (counts.get(row.channel) ?? 0) + 1);
   // The transaction that writes offset 1 of a dm channel records who takes part, for dmChannelsOf.
   const dm: Array<[string, string]> = [];
-  for (const channel of channels) if (next.get(channel) === 1) for (const user of dmUsersOf(channel)) dm.push([user, channel]);
+  for (const channel of channels) if (next.get(channel) === 1) for (const user of dmParticipants(channel)) dm.push([user, channel]);
   for (const d of fresh) {
     const offset = next.get(d.message.channel);
     if (offset === undefined) throw new Error(`no offsets reserved for ${d.message.channel}`);
@@ -271,11 +271,4 @@ export function storeError(err: unknown): Error {
   if (err instanceof StoreUnavailableError || err instanceof ProtocolError) return err;
   if (refusedData(err)) return new ProtocolError('bad_request', 'the database cannot store this (a NUL character, or a key too long)');
   return new StoreUnavailableError('the database cannot be used now', { cause: err });
-}
-
-function dmUsersOf(channel: string): string[] {
-  const parsed = parseChannel(channel);
-  if (parsed?.kind !== 'dm') return [];
-  const [a, b] = parsed.users;
-  return a === b ? [a] : [a, b];
 }

@@ -4,7 +4,7 @@ import { StartupError, StoreUnavailableError } from '../errors.js';
 import type { NewMessage, RoomInfo, Sender } from '../types.js';
 import { migrate, redactUrl, SQL, toMessage, toRoom, type MessageRow, type RoomRow } from './postgres-schema.js';
 import { GroupCommit, storeError, type Draft } from './postgres-writer.js';
-import { type AppendResult, type HistoryPage, type HistoryStore, type LoginKind, type ReplayPage, saveOutcome, type SavedUser, storedMessage } from './store.js';
+import { type AppendResult, type GuestHold, type HistoryPage, type HistoryStore, type LoginKind, type ReplayPage, saveOutcome, type SavedUser, storedMessage } from './store.js';
 
 export interface PostgresStoreOptions {
   /** postgres://user:password@host:port/database */
@@ -171,6 +171,26 @@ export class PostgresStore implements HistoryStore {
       // A row another node inserted after this statement's snapshot has no `was_token`: then a guest
       // save found no mark (it was not refused), and a token save counts as the first, which costs a check.
       return saveOutcome(row.inserted ? undefined : row.was_token === true, via);
+    });
+  }
+
+  async guestHold(base: string): Promise<GuestHold | undefined> {
+    const [row] = await this.rows<{ generation: number; last_used: string }>(SQL.getGuestHold, [base]);
+    return row && { generation: row.generation, lastUsed: Number(row.last_used) };
+  }
+
+  swapGuestHold(base: string, expected: GuestHold | undefined, next: GuestHold): Promise<boolean> {
+    return this.write(async (c) => {
+      const done = expected === undefined
+        ? await c.query(SQL.insertGuestHold, [base, next.generation, next.lastUsed])
+        : await c.query(SQL.swapGuestHold, [next.generation, next.lastUsed, base, expected.generation, expected.lastUsed]);
+      return (done.rowCount ?? 0) > 0;
+    });
+  }
+
+  touchGuestHold(base: string, generation: number, at: number): Promise<void> {
+    return this.write(async (c) => {
+      await c.query(SQL.touchGuestHold, [at, base, generation]);
     });
   }
 

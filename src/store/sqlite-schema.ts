@@ -15,6 +15,10 @@ import type { MessageType, RoomInfo, StoredMessage, Target } from '../types.js';
 const MIGRATIONS: readonly string[] = [
   // Ids that logged in with a host application's token: guests may not take them (src/core/login.ts).
   'ALTER TABLE users ADD COLUMN token_user INTEGER NOT NULL DEFAULT 0',
+  // Guest names held for their identity (src/core/guest-holds.ts). Guests who logged in before holds
+  // existed are entered as long unused, so the next guest of such a name is a new identity, not them.
+  `CREATE TABLE guest_holds (base TEXT PRIMARY KEY, generation INTEGER NOT NULL, last_used INTEGER NOT NULL);
+   INSERT INTO guest_holds (base, generation, last_used) SELECT id, 1, 0 FROM users WHERE token_user = 0`,
 ];
 
 export const SCHEMA_VERSION = MIGRATIONS.length + 1;
@@ -53,6 +57,11 @@ CREATE TABLE IF NOT EXISTS users (
   name TEXT NOT NULL,
   avatar TEXT NOT NULL,
   token_user INTEGER NOT NULL DEFAULT 0
+);
+CREATE TABLE IF NOT EXISTS guest_holds (
+  base TEXT PRIMARY KEY,
+  generation INTEGER NOT NULL,
+  last_used INTEGER NOT NULL
 );
 CREATE TABLE IF NOT EXISTS dm_channels (
   user_id TEXT NOT NULL,
@@ -137,6 +146,10 @@ export interface Statements {
   isMember: Stmt<[string, string], number>;
   getUser: Stmt<[string], UserRow>;
   upsertUser: Stmt<[string, string, string, number]>;
+  getGuestHold: Stmt<[string], { generation: number; last_used: number }>;
+  insertGuestHold: Stmt<[string, number, number]>;
+  swapGuestHold: Stmt<[number, number, string, number, number]>;
+  touchGuestHold: Stmt<[number, string, number]>;
   getDelivered: Stmt<[string], { channel: string; seq: number }>;
   raiseDelivered: Stmt<[string, string, number]>;
 }
@@ -167,6 +180,10 @@ export function prepareStatements(db: Database.Database): Statements {
     // Once a token user, always one: a later save never clears the mark.
     upsertUser: db.prepare(`INSERT INTO users (id, name, avatar, token_user) VALUES (?, ?, ?, ?) ON CONFLICT (id)
       DO UPDATE SET name = excluded.name, avatar = excluded.avatar, token_user = max(token_user, excluded.token_user)`),
+    getGuestHold: db.prepare('SELECT generation, last_used FROM guest_holds WHERE base = ?'),
+    insertGuestHold: db.prepare('INSERT OR IGNORE INTO guest_holds (base, generation, last_used) VALUES (?, ?, ?)'),
+    swapGuestHold: db.prepare('UPDATE guest_holds SET generation = ?, last_used = ? WHERE base = ? AND generation = ? AND last_used = ?'),
+    touchGuestHold: db.prepare('UPDATE guest_holds SET last_used = max(last_used, ?) WHERE base = ? AND generation = ?'),
     getDelivered: db.prepare('SELECT channel, seq FROM delivered WHERE user_id = ?'),
     // Only ever raised, in SQL too, so that a late write cannot lower a cursor.
     raiseDelivered: db.prepare(

@@ -2,11 +2,11 @@ import { mkdirSync } from 'node:fs';
 import { join } from 'node:path';
 import Database from 'better-sqlite3';
 import { LRUCache } from 'lru-cache';
-import { parseChannel } from '../channels.js';
+import { dmParticipants } from '../channels.js';
 import { StoreUnavailableError } from '../errors.js';
 import type { NewMessage, RoomInfo, Sender, StoredMessage } from '../types.js';
 import { applySchema, prepareStatements, toMessage, toRoom, type Statements } from './sqlite-schema.js';
-import { type AppendResult, type HistoryPage, type HistoryStore, type LoginKind, type ReplayPage, saveOutcome, type SavedUser, storedMessage } from './store.js';
+import { type AppendResult, type GuestHold, type HistoryPage, type HistoryStore, type LoginKind, type ReplayPage, saveOutcome, type SavedUser, storedMessage } from './store.js';
 
 export interface SqliteStoreOptions {
   dir: string;
@@ -117,7 +117,7 @@ export class SqliteStore implements HistoryStore {
       const recipient = JSON.stringify(message.to);
       // The first message of a dm channel records who takes part, so that
       // dmChannelsOf is an index lookup rather than a scan of messages.
-      const dmUsers = offset === 1 ? dmUsersOf(channel) : undefined;
+      const dmUsers = offset === 1 ? dmParticipants(channel) : undefined;
       return new Promise<AppendResult>((resolve, reject) => {
         this.enqueue({
           run: () => {
@@ -233,7 +233,26 @@ export class SqliteStore implements HistoryStore {
     });
   }
 
-  /** Not in HistoryStore (yet): the profile saved by saveUser, for checks on users who are offline. */
+  async guestHold(base: string): Promise<GuestHold | undefined> {
+    const row = this.statements().getGuestHold.get(base);
+    return row && { generation: row.generation, lastUsed: row.last_used };
+  }
+
+  swapGuestHold(base: string, expected: GuestHold | undefined, next: GuestHold): Promise<boolean> {
+    return this.write((st) => {
+      const swapped = expected === undefined
+        ? st.insertGuestHold.run(base, next.generation, next.lastUsed)
+        : st.swapGuestHold.run(next.generation, next.lastUsed, base, expected.generation, expected.lastUsed);
+      return swapped.changes > 0;
+    });
+  }
+
+  touchGuestHold(base: string, generation: number, at: number): Promise<void> {
+    return this.write((st) => {
+      st.touchGuestHold.run(at, base, generation);
+    });
+  }
+
   async getUser(id: string): Promise<Sender | undefined> {
     const row = this.statements().getUser.get(id);
     return row && { id: row.id, name: row.name, avatar: row.avatar };
@@ -378,11 +397,4 @@ export class SqliteStore implements HistoryStore {
 function unavailable(err: unknown): Error {
   if (err instanceof StoreUnavailableError) return err;
   return new StoreUnavailableError('the store cannot be used now', { cause: err });
-}
-
-function dmUsersOf(channel: string): string[] | undefined {
-  const parsed = parseChannel(channel);
-  if (parsed?.kind !== 'dm') return undefined;
-  const [a, b] = parsed.users;
-  return a === b ? [a] : [a, b];
 }

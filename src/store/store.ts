@@ -37,6 +37,17 @@ export type LoginKind = 'token' | 'guest';
  */
 export type SavedUser = 'new' | 'known' | 'first_token' | 'refused';
 
+/**
+ * Who holds a guest name (src/core/guest-holds.ts), keyed by the name's
+ * derived id: the identity's generation (1 for the first holder, then one
+ * more each time the name is retired and taken again) and when it was last
+ * used (ms since epoch: a login, or the end of its last connection).
+ */
+export interface GuestHold {
+  generation: number;
+  lastUsed: number;
+}
+
 /** Ids are 96 random bits in 16 base64url chars; bytes come from a pool, one syscall per 4096 ids. */
 const ID_BYTES = 12;
 let idPool = Buffer.alloc(0);
@@ -118,6 +129,16 @@ export interface HistoryStore {
    * any node, so a guest can never take over a token user's id.
    */
   saveUser(user: Sender, via: LoginKind): Promise<SavedUser>;
+  /** The hold of a guest name (by its derived id), or undefined for a name no guest has held since holds were kept. */
+  guestHold(base: string): Promise<GuestHold | undefined>;
+  /**
+   * Sets the hold of a guest name to `next` if it is still `expected`
+   * (undefined: no hold yet), atomically on every node; false when another
+   * login changed it first, and then nothing was written.
+   */
+  swapGuestHold(base: string, expected: GuestHold | undefined, next: GuestHold): Promise<boolean>;
+  /** Marks generation `generation` of a guest name used at `at` (never moves lastUsed back); nothing if the name has moved on. */
+  touchGuestHold(base: string, generation: number, at: number): Promise<void>;
   /** The profile last saved for a user id, or undefined for a user never seen. */
   getUser(id: string): Promise<Sender | undefined>;
   /** The `dm:` channels that have at least one message and include this user. */

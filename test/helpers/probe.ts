@@ -64,10 +64,10 @@ export class Probe {
     }
   }
 
-  /** Logs in and resolves with the `login` answer. */
-  async login(name: string): Promise<Msg> {
+  /** Logs in (with the token of an earlier login of the name, if given) and resolves with the `login` answer. */
+  async login(name: string, token?: string): Promise<Msg> {
     const from = this.received.length;
-    this.send(JSON.stringify({ cmd: 'login', name }));
+    this.send(JSON.stringify(token === undefined ? { cmd: 'login', name } : { cmd: 'login', name, token }));
     const got = await this.until(from, (s) => s.some((m) => m.cmd === 'login' || m.cmd === 'error'));
     const answer = got.find((m) => m.cmd === 'login' || m.cmd === 'error');
     if (answer?.cmd !== 'login') throw new Error(`login of ${name} refused: ${JSON.stringify(answer)}`);

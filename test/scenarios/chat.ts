@@ -5,14 +5,17 @@
  * says how to connect to it.
  */
 import type { Test } from 'tap';
+import type { Config } from '../../src/config.js';
 import type { ChatClient, Connect, Msg } from '../helpers/client.js';
+import { identityScenarios } from './identity.js';
 
 export interface ScenarioServer {
   connect: Connect;
   close(): Promise<void>;
 }
 
-export type MakeServer = () => Promise<ScenarioServer>;
+/** Starts a server for one scenario, with these settings changed from the defaults. */
+export type MakeServer = (overrides?: Partial<Config>) => Promise<ScenarioServer>;
 
 export async function login(connect: Connect, name: string, extra: object = {}): Promise<{ c: ChatClient; me: Msg }> {
   const c = await connect();
@@ -119,7 +122,7 @@ export function chatScenarios(t: Test, makeServer: MakeServer): void {
   });
 
   withServer('an offline private message is delivered at next login', async (connect, t) => {
-    const { c: bob } = await login(connect, 'Bob');
+    const { c: bob, me: first } = await login(connect, 'Bob');
     bob.send({ cmd: 'logout' });
     await bob.closed;
     const { c: alice } = await login(connect, 'Alice');
@@ -127,7 +130,8 @@ export function chatScenarios(t: Test, makeServer: MakeServer): void {
     sendText(alice, { user: 'bob' }, 'and this too');
     await alice.next('ack');
     await alice.next('ack');
-    const { c: bob2, me } = await login(connect, 'Bob');
+    // His name is held for him: he comes back with the token his first login returned.
+    const { c: bob2, me } = await login(connect, 'Bob', { token: first.token });
     t.equal(me.recovered, true);
     t.equal((await bob2.next('message')).body, 'while you were out');
     t.equal((await bob2.next('message')).body, 'and this too');
@@ -285,4 +289,6 @@ export function chatScenarios(t: Test, makeServer: MakeServer): void {
     sendText(c, { room: 'lobby' }, 'still here');
     t.equal((await c.next('ack')).offset, 1, 'the connection still works');
   });
+
+  identityScenarios(t, makeServer);
 }
