@@ -7,7 +7,7 @@
  * that match the nodes. deploy/nginx/webim.conf is its output for the
  * arguments in that file's header, and a test keeps the two equal.
  *
- * Why the routing is what it is (README, "Deploying behind nginx"):
+ * Why the routing is what it is (docs/deploy.md, "Routing several nodes"):
  * - SockJS sessions: sockjs-client picks the session id and puts it in
  *   every URL of the session (`/sockjs/<server>/<session>/<transport>`),
  *   so hashing on it sends each request of a session to one node, its
@@ -59,7 +59,7 @@ export const nginxSettings = {
     },
   }),
   listen: {
-    ...str('listen', '80', 'what nginx listens on: a port or `address:port` (add TLS to the printed block, see the README)'),
+    ...str('listen', '80', 'what nginx listens on: a port or `address:port` (add TLS to the printed block, see docs/deploy.md)'),
     check: (l: string) => (LISTEN.test(l) && portOk(`:${l.slice(l.lastIndexOf(':') + 1)}`) ? undefined : `not a port or address:port: "${l}"`),
   },
   root: {

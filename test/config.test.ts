@@ -159,14 +159,14 @@ t.test('settingsMarkdown has one row per setting, with flag, variable and defaul
   tt.ok(md.includes('| `--max-connections-per-ip` | `WEBIM_MAX_CONNECTIONS_PER_IP` | `200` |'));
 });
 
-t.test('README.md contains the configuration table exactly as settingsMarkdown() prints it', async (tt) => {
-  const readme = fileURLToPath(new URL('../../README.md', import.meta.url));
+t.test('docs/configuration.md contains the configuration table exactly as settingsMarkdown() prints it', async (tt) => {
+  const doc = fileURLToPath(new URL('../../docs/configuration.md', import.meta.url));
   let text = '';
   try {
-    text = readFileSync(readme, 'utf8');
+    text = readFileSync(doc, 'utf8');
   } catch (err) {
-    tt.fail(`cannot read ${readme}: ${(err as NodeJS.ErrnoException).code ?? String(err)}`);
+    tt.fail(`cannot read ${doc}: ${(err as NodeJS.ErrnoException).code ?? String(err)}`);
     return;
   }
-  tt.ok(text.replace(/\r\n/g, '\n').includes(settingsMarkdown()), 'README table is up to date (node dist/bin/webim.js help --markdown)');
+  tt.ok(text.replace(/\r\n/g, '\n').includes(settingsMarkdown()), 'docs/configuration.md table is up to date (npm run docs:config)');
 });

@@ -16,7 +16,7 @@ import { cleanEnv, generateConfig } from './helpers/nginx.js';
 import { BIN } from './helpers/process.js';
 
 const EXAMPLE = fileURLToPath(new URL('../../deploy/nginx/webim.conf', import.meta.url));
-const README = fileURLToPath(new URL('../../README.md', import.meta.url));
+const DEPLOY_DOC = fileURLToPath(new URL('../../docs/deploy.md', import.meta.url));
 const base = ['--server-name', 'chat.example.com'];
 
 function thrown(fn: () => unknown): unknown {
@@ -128,7 +128,7 @@ t.test('webim help lists the flags of nginx-config', async (t) => {
   for (const flag of ['server-name', 'upstream', 'listen', 'root', 'read-timeout']) t.match(r.stdout, new RegExp(`--${flag} `), `--${flag}`);
 });
 
-t.test("the README's table of nginx-config flags is up to date", async (t) => {
-  const readme = readFileSync(README, 'utf8').replace(/\r\n/g, '\n');
-  t.ok(readme.includes(settingsMarkdown(nginxSettings)), 'regenerate with node dist/bin/webim.js help nginx-config --markdown');
+t.test("docs/deploy.md's table of nginx-config flags is up to date", async (t) => {
+  const doc = readFileSync(DEPLOY_DOC, 'utf8').replace(/\r\n/g, '\n');
+  t.ok(doc.includes(settingsMarkdown(nginxSettings)), 'regenerate with node dist/bin/webim.js help nginx-config --markdown');
 });

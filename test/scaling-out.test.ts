@@ -1,9 +1,9 @@
 /**
- * The README's "Scaling out" commands, run as written: the block after
- * the `scaling-out commands` marker is taken from README.md, and only
+ * The "Scaling out" commands of docs/scaling.md, run as written: the block
+ * after the `scaling-out commands` marker is taken from that page, and only
  * what must differ on a test machine is substituted (ports, the database
  * and Redis URLs, directories, the server name, where the nginx file goes);
- * each substitution must find its text, so a README that drifts fails
+ * each substitution must find its text, so a page that drifts fails
  * here. Then users reach the three nodes through nginx over WebSocket,
  * Comet and SockJS, land on different nodes and chat (issue 6's deferred
  * test: nodes behind a real nginx with Redis).
@@ -24,15 +24,15 @@ import { dropPrefix, requireRedis, testPrefix } from './helpers/redis.js';
 import { sockjsConnect } from './helpers/sockjs-client.js';
 import { wsConnect } from './helpers/ws-client.js';
 
-const README = fileURLToPath(new URL('../../README.md', import.meta.url));
+const DOC = fileURLToPath(new URL('../../docs/scaling.md', import.meta.url));
 const MARKER = '<!-- scaling-out commands: test/scaling-out.test.ts runs this block -->';
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
 
 /** The shell block right after the marker. */
-function readmeBlock(): string {
-  const text = readFileSync(README, 'utf8');
+function docBlock(): string {
+  const text = readFileSync(DOC, 'utf8');
   const at = text.indexOf(MARKER);
-  if (at < 0) throw new Error('README.md lost the scaling-out marker');
+  if (at < 0) throw new Error('docs/scaling.md lost the scaling-out marker');
   const m = /```sh\n([\s\S]*?)```/.exec(text.slice(at));
   if (!m?.[1]) throw new Error('no sh block after the scaling-out marker');
   return m[1];
@@ -42,7 +42,7 @@ function substitute(block: string, pairs: Array<[string | RegExp, string]>): str
   let out = block;
   for (const [from, to] of pairs) {
     const hit = typeof from === 'string' ? out.includes(from) : from.test(out);
-    if (!hit) throw new Error(`README block no longer contains ${String(from)}`);
+    if (!hit) throw new Error(`the docs/scaling.md block no longer contains ${String(from)}`);
     out = typeof from === 'string' ? out.split(from).join(to) : out.replace(new RegExp(from.source, from.flags.includes('g') ? from.flags : from.flags + 'g'), to);
   }
   return out;
@@ -62,7 +62,7 @@ const nginx = requireNginx(t);
 const redis = nginx === undefined ? undefined : await requireRedis(t);
 const database = redis === undefined ? undefined : await createTestDatabase(t);
 if (nginx !== undefined && redis !== undefined && database !== undefined) {
-  t.test('the README commands start three nodes behind nginx, and users on different nodes chat', async (t) => {
+  t.test('the docs/scaling.md commands start three nodes behind nginx, and users on different nodes chat', async (t) => {
     const dir = mkdtempSync(join(tmpdir(), 'webim-scale-'));
     const prefix = testPrefix();
     const ports = [await freePort(), await freePort(), await freePort()] as const;
@@ -82,7 +82,7 @@ if (nginx !== undefined && redis !== undefined && database !== undefined) {
       rmSync(dir, { recursive: true, force: true });
     });
 
-    const block = readmeBlock();
+    const block = docBlock();
     t.match(block, /^nginx -t && nginx -s reload$/m, 'the block ends by checking and reloading nginx');
     const siteFile = join(dir, 'webim.conf');
     let script = substitute(block.replace(/^nginx -t && nginx -s reload\n?$/m, ''), [
