@@ -1,5 +1,5 @@
 # webim in a container: node:20-slim, built here, run as the image's unprivileged `node` user.
-# Not tested in this repository's CI (it has no container engine); see the README, "Deploying behind nginx".
+# Not tested in this repository's CI (it has no container engine); see docs/deploy.md, "Docker".
 #   docker build -t webim .
 #   docker run -d -p 8080:8080 -v webim-data:/data webim
 FROM node:20-slim AS build

@@ -12,7 +12,7 @@
  *
  * `--presence-limit` is passed to the server (default 100) so that setting
  * up thousands of users costs seconds, not the O(n²) presence storm of
- * PROTOCOL.md's full presence; it does not change what an idle connection
+ * docs/protocol.md's full presence; it does not change what an idle connection
  * holds. Stops by itself within `--deadline` seconds and kills what it
  * started.
  */

@@ -1,11 +1,11 @@
 #!/usr/bin/env node
 /**
- * The `webim` command (PROTOCOL.md section 8).
+ * The `webim` command (docs/protocol.md section 8).
  *   webim start [flags]         run the chat server
  *   webim flash-policy [flags]  run the Flash socket policy listener alone (port 843)
  *   webim nginx-config [flags]  print the nginx configuration for running behind nginx
- *   webim help [--markdown]     list every flag of `start` (the README table)
- *   webim help nginx-config --markdown  the README table of nginx-config's flags
+ *   webim help [--markdown]     list every flag of `start` (the table of docs/configuration.md)
+ *   webim help nginx-config --markdown  the table of nginx-config's flags in docs/deploy.md
  */
 import { StartupError } from '../src/errors.js';
 import { ConfigError, parseConfig, settingsMarkdown, settings, envName, type SettingTable } from '../src/config.js';

@@ -1,5 +1,5 @@
 /**
- * Channel names of PROTOCOL.md 3.1: `room:<name>` and `dm:<a>:<b>` with the
+ * Channel names of docs/protocol.md 3.1: `room:<name>` and `dm:<a>:<b>` with the
  * two user ids sorted by UTF-16 code units.
  */
 

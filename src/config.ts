@@ -1,7 +1,7 @@
 /**
  * Every setting of `webim start`, in one table: the flag, its environment
- * fallback (`WEBIM_` + the flag in upper snake case, PROTOCOL.md section 8),
- * its default and its help text. The README's configuration table is
+ * fallback (`WEBIM_` + the flag in upper snake case, docs/protocol.md section 8),
+ * its default and its help text. The configuration table of docs/configuration.md is
  * generated from this table (`node dist/bin/webim.js help --markdown`) and a
  * test checks that the two agree.
  */
@@ -19,7 +19,7 @@ export interface SettingDef<T> {
   min?: number;
   max?: number;
   choices?: readonly string[];
-  /** How the default reads in help and the README, where the value itself would not say it. */
+  /** How the default reads in help and docs/configuration.md, where the value itself would not say it. */
   shownDefault?: string;
   /** A problem with a parsed value beyond its kind, or undefined (method syntax: checked per setting, not variance). */
   check?(value: T): string | undefined;
@@ -221,7 +221,7 @@ function defaultText(def: SettingDef<unknown>): string {
   return String(def.def);
 }
 
-/** The README's configuration table, generated so that it cannot drift from the code. */
+/** The configuration table of docs/configuration.md, generated so that it cannot drift from the code. */
 export function settingsMarkdown(table: SettingTable = settings): string {
   const rows = ['| flag | environment | default | meaning |', '|---|---|---|---|'];
   for (const def of Object.values(table)) {

@@ -1,6 +1,6 @@
 /**
  * Every error code webim speaks, in one place: the protocol's `error` codes
- * (PROTOCOL.md section 3), the `bye` codes, and the HTTP status each maps to
+ * (docs/protocol.md section 3), the `bye` codes, and the HTTP status each maps to
  * when it has to travel as an HTTP answer (Comet, uploads, admin API).
  * Tests assert on these codes, never on the human text.
  */

@@ -1,5 +1,5 @@
 /**
- * The settings of `webim flash-policy` (PROTOCOL.md section 8), in a table
+ * The settings of `webim flash-policy` (docs/protocol.md section 8), in a table
  * of their own: the standalone policy listener is a separate process, often
  * started as root or with CAP_NET_BIND_SERVICE for port 843, and shares no
  * setting with the chat server. Parsing, environment fallbacks

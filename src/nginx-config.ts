@@ -19,7 +19,7 @@
  *   behind a pool of proxies in one network stays on one node too, and
  *   consistently, so that adding a node moves few clients. A client that
  *   moves anyway (a new network, a removed node) gets `unknown_session`,
- *   opens a new session and resumes (PROTOCOL.md 3.3): nothing is lost.
+ *   opens a new session and resumes (docs/protocol.md 3.3): nothing is lost.
  * - WebSocket and everything else: one request or connection at a time,
  *   so any node (least connections: WebSockets live long).
  */

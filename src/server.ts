@@ -1,7 +1,7 @@
 /**
  * Builds the webim HTTP server: Fastify with the chat core, its transports,
  * the static page and `/healthz`, and a `close` that shuts down in the
- * order PROTOCOL.md asks (503 on /healthz, `bye` to every client, history
+ * order docs/protocol.md asks (503 on /healthz, `bye` to every client, history
  * flushed).
  */
 import { resolve } from 'node:path';
@@ -46,7 +46,7 @@ export async function createServer(config: Config, storeOverride?: HistoryStore)
     trustProxy: trust.fastifyOption,
     logger: config.logLevel === 'silent' ? false : { level: config.logLevel },
     bodyLimit: config.maxMessageSize,
-    // Slow clients must send their headers in time (slowloris, PROTOCOL.md section 6).
+    // Slow clients must send their headers in time (slowloris, docs/protocol.md section 6).
     // Node checks the timeouts every connectionsCheckingInterval ms (30 s by default): check each second so 10 s means 10 s.
     http: { headersTimeout: config.headerTimeout, connectionsCheckingInterval: 1000 },
     // A whole request (headers and body) must arrive in this time; held polls are responses, not requests.
@@ -132,7 +132,7 @@ export async function createServer(config: Config, storeOverride?: HistoryStore)
   await app.register(clientBundle);
   await app.register(fastifyStatic, { root: PUBLIC_DIR, index: ['index.html'] });
   if (config.flashPolicyInline) {
-    // PROTOCOL.md section 5: a connection whose first byte is `<` gets the Flash socket policy instead of HTTP.
+    // docs/protocol.md section 5: a connection whose first byte is `<` gets the Flash socket policy instead of HTTP.
     await app.register(flashPolicyInline, {
       domains: config.flashAllowDomains,
       ports: config.flashAllowPorts,

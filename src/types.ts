@@ -1,4 +1,4 @@
-/** The shapes of PROTOCOL.md that the core, the stores and the transports share. */
+/** The shapes of docs/protocol.md that the core, the stores and the transports share. */
 
 export type UserStatus = 'online' | 'away' | 'busy';
 

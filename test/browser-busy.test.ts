@@ -1,5 +1,5 @@
 /**
- * A store that cannot write, seen from the page (README, "When the disk is
+ * A store that cannot write, seen from the page (docs/storage.md, "When the disk is
  * full or read-only"): a message typed meanwhile gets `server_busy`, and
  * the page's client keeps it and sends it again with the same cid, waiting
  * longer each time, until it is stored. The person sees a notice that

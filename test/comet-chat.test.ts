@@ -12,7 +12,7 @@ import { chatScenarios, login, sendText } from './scenarios/chat.js';
 
 /**
  * A Connect that remembers its clients, so that closing the server can fail
- * the test when any of them met a reply against PROTOCOL.md section 4.
+ * the test when any of them met a reply against docs/protocol.md section 4.
  */
 function tracked(connect: Connect): { connect: Connect; check(): void } {
   const clients: CometClient[] = [];

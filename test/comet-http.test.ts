@@ -1,5 +1,5 @@
 /**
- * The HTTP surface of the Comet transport (PROTOCOL.md sections 4 and 7):
+ * The HTTP surface of the Comet transport (docs/protocol.md sections 4 and 7):
  * every endpoint by GET and POST in JSON and JSONP, the headers old IE and
  * script tags need, the four ways to send, callback names, body limits and
  * bad JSON, and CORS for XHR from the allowed origins.

@@ -1,5 +1,5 @@
 /**
- * Long-poll specifics of the Comet transport (PROTOCOL.md section 4), with
+ * Long-poll specifics of the Comet transport (docs/protocol.md section 4), with
  * raw HTTP so that statuses and timings are asserted: held polls, lost
  * answers sent again, overlapping polls, session expiry and the presence
  * that follows, close, unknown sessions, the bounded session buffer,

@@ -18,7 +18,7 @@ function configError(tt: Test, fn: () => unknown, what: string): void {
   tt.ok(err instanceof ConfigError, `${what}: throws ConfigError`);
 }
 
-t.test('defaults match PROTOCOL.md sections 6 and 8', async (tt) => {
+t.test('defaults match docs/protocol.md sections 6 and 8', async (tt) => {
   const c = parseConfig([], {});
   tt.equal(c.port, 8080);
   tt.equal(c.host, '0.0.0.0');
@@ -39,7 +39,7 @@ t.test('defaults match PROTOCOL.md sections 6 and 8', async (tt) => {
   tt.same(defaultConfig(), c);
 });
 
-t.test('--flash-policy-inline is a fixed on/off flag of `webim start`, on by default (PROTOCOL.md 8)', async (tt) => {
+t.test('--flash-policy-inline is a fixed on/off flag of `webim start`, on by default (docs/protocol.md 8)', async (tt) => {
   const entry = Object.entries(settings).find(([, def]) => def.flag === 'flash-policy-inline');
   tt.ok(entry, 'the setting exists');
   if (!entry) return;

@@ -1,5 +1,5 @@
 /**
- * Nothing acked is ever lost (PROTOCOL.md 3.2): the server runs as a child
+ * Nothing acked is ever lost (docs/protocol.md 3.2): the server runs as a child
  * process on the embedded SQLite store, is killed with SIGKILL in the middle
  * of a burst, and every message it acked is in history after a restart on
  * the same data directory, with the same id and offset. Then the clients

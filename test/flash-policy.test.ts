@@ -1,5 +1,5 @@
 /**
- * The Flash socket policy (PROTOCOL.md section 5) over raw TCP: the
+ * The Flash socket policy (docs/protocol.md section 5) over raw TCP: the
  * standalone `webim flash-policy` process, the same listener in-process
  * with a short wait, and the inline answer on the main HTTP port, after
  * which HTTP and WebSocket must still work on that port.
@@ -87,7 +87,7 @@ async function httpAndWebSocketWork(tt: Test, url: string): Promise<void> {
 }
 
 t.test('limits, XML and request parsing', async (tt) => {
-  tt.same(policyLimits, { timeoutMs: 3000, maxBytes: 1024, maxConnections: 1000 }, 'PROTOCOL.md section 5: 3 s, 1 KiB');
+  tt.same(policyLimits, { timeoutMs: 3000, maxBytes: 1024, maxConnections: 1000 }, 'docs/protocol.md section 5: 3 s, 1 KiB');
   const xml = policyXml(['example.com', '*.example.org'], ['8080-8090', '9000']);
   tt.match(xml, /^<\?xml version="1.0"\?>\n/);
   tt.ok(xml.includes('<allow-access-from domain="example.com" to-ports="8080-8090,9000"/>'));
@@ -104,7 +104,7 @@ t.test('limits, XML and request parsing', async (tt) => {
 
 t.test('configuration of both commands', async (tt) => {
   const c = parseFlashConfig([], {});
-  tt.same(c, { port: 843, host: '0.0.0.0', allowDomains: ['*'], allowPorts: ['8080'] }, 'PROTOCOL.md section 8 defaults');
+  tt.same(c, { port: 843, host: '0.0.0.0', allowDomains: ['*'], allowPorts: ['8080'] }, 'docs/protocol.md section 8 defaults');
   const env = { WEBIM_ALLOW_DOMAINS: 'a.example, *.b.example', WEBIM_ALLOW_PORTS: '80,8000-8100', WEBIM_PORT: '1843' };
   tt.same(parseFlashConfig([], env), { port: 1843, host: '0.0.0.0', allowDomains: ['a.example', '*.b.example'], allowPorts: ['80', '8000-8100'] });
   tt.same(parseFlashConfig(['--allow-ports=*', '--host', '127.0.0.1'], env).allowPorts, ['*']);

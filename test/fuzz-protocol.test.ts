@@ -1,6 +1,6 @@
 /**
  * Seeded protocol fuzz (issue 7): hostile frames of every command of
- * PROTOCOL.md section 2 (wrong types, missing and extra fields, deep
+ * docs/protocol.md section 2 (wrong types, missing and extra fields, deep
  * nesting, `__proto__` and `constructor` keys, huge numbers, NUL and lone
  * surrogates, text that is no JSON, binary frames) go over a real
  * WebSocket to an in-process server, on a logged-in connection and on a
@@ -30,7 +30,7 @@ import { startServer } from './helpers/server.js';
 
 const SEED = Number(process.env.WEBIM_FUZZ_SEED ?? 20261202);
 const RUNS = Number(process.env.WEBIM_FUZZ_RUNS ?? 5000);
-/** Codes an `error` frame may carry: PROTOCOL.md's list, less `internal` (a handler threw: a bug). */
+/** Codes an `error` frame may carry: docs/protocol.md's list, less `internal` (a handler threw: a bug). */
 const WIRE_CODES = new Set(Object.keys(ErrorCodes).filter((c) => c !== 'conflict' && c !== 'internal'));
 const PRE_LOGIN = new Set(['login', 'ping', 'logout']);
 const ANSWERS = new Set(['error', 'ack', 'login', 'joined', 'left', 'history', 'online', 'pong', 'bye']);
@@ -39,7 +39,7 @@ type Expected = { kind: 'bad_json' } | { kind: 'not_object' } | { kind: 'command
 
 /**
  * The `cid` of a `send` that the server may echo as an error's `ref`: one
- * PROTOCOL.md allows (1-64 characters; well-formed and without NUL, as
+ * docs/protocol.md allows (1-64 characters; well-formed and without NUL, as
  * every client string). Any other is not echoed: `ref` is then the `cmd`.
  */
 function echoedCid(f: Frame): string | undefined {
@@ -49,7 +49,7 @@ function echoedCid(f: Frame): string | undefined {
   return n >= 1 && n <= 64 ? cid : undefined;
 }
 
-/** What the server must make of the text it reads, by PROTOCOL.md section 1. */
+/** What the server must make of the text it reads, by docs/protocol.md section 1. */
 function expected(text: string): Expected {
   let parsed: unknown;
   try {

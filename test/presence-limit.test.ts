@@ -79,7 +79,7 @@ async function loginMany(hub: Hub, n: number, prefix = 'u'): Promise<Client[]> {
 
 const ids = (users: unknown): string[] => (users as Frame[]).map((u) => u.id as string);
 
-t.test('at the limit presence is exactly as PROTOCOL.md says', async (tt) => {
+t.test('at the limit presence is exactly as docs/protocol.md says', async (tt) => {
   const hub = await setup(tt, 3);
   const [a, , c] = await loginMany(hub, 3);
   tt.same(ids(a?.presence('online').map((f) => f.user)), ['u1', 'u2'], 'everyone hears of each login');

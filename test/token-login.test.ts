@@ -1,6 +1,6 @@
 /**
- * Token login end to end (PROTOCOL.md section 7): a host application signs
- * a token with the configured secret, as README's "Logging users in from
+ * Token login end to end (docs/protocol.md section 7): a host application signs
+ * a token with the configured secret, as docs/identity.md's "Logging users in from
  * your application" shows, and the browser logs in with it over a real
  * transport. Then `--no-guest-login`: a login without a valid token gets
  * `unauthorized` on every transport, and the connection stays for a retry.

@@ -188,7 +188,7 @@ t.test('errorRef echoes only a cid the protocol allows, so the echo is bounded',
 });
 
 t.test('every valid guest name gives an id that `to.user` accepts', async (tt) => {
-  // PROTOCOL.md 2/3: names are 1-32 characters with no control characters; white space inside is allowed.
+  // docs/protocol.md 2/3: names are 1-32 characters with no control characters; white space inside is allowed.
   for (const name of ['Alice', 'a b', 'x:y', '100%', 'a' + '\u3000'.repeat(30) + 'b', ':'.repeat(32)]) {
     tt.equal(validName(name), name, `${label(name)} is a valid name`);
     tt.equal(code(send({ to: { user: guestId(name) } })), 'ok', `DM to the guest ${label(name)}`);

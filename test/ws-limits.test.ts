@@ -1,5 +1,5 @@
 /**
- * The limits of PROTOCOL.md section 6 and the shutdown of section 2, as a
+ * The limits of docs/protocol.md section 6 and the shutdown of section 2, as a
  * WebSocket client meets them: each answers with its error code or `bye`.
  */
 import t from 'tap';

@@ -1,5 +1,5 @@
 /**
- * The Flash socket policy (PROTOCOL.md section 5). Before a Flash movie (or
+ * The Flash socket policy (docs/protocol.md section 5). Before a Flash movie (or
  * a Flash WebSocket shim such as web-socket-js) opens a socket, Flash Player
  * connects to port 843 of the host, then to the target port itself, sends
  * `<policy-file-request/>` and a NUL byte, and expects the cross-domain
@@ -27,7 +27,7 @@ export interface PolicyLimits {
 }
 
 /**
- * PROTOCOL.md section 5 fixes the wait (3 s) and the size (1 KiB); the cap
+ * docs/protocol.md section 5 fixes the wait (3 s) and the size (1 KiB); the cap
  * keeps a flood from exhausting file descriptors. Mutable (read at each
  * connection) so that tests can shorten the wait without a public flag.
  */

@@ -1,5 +1,5 @@
 /**
- * The SockJS transport (PROTOCOL.md section 1): sockjs-node mounted under
+ * The SockJS transport (docs/protocol.md section 1): sockjs-node mounted under
  * `/sockjs` on Fastify's own HTTP server, so that every sockjs-client 1.x
  * transport reaches the chat on the same port (websocket, xhr/xdr-streaming,
  * eventsource, the iframe ones, xhr/xdr/iframe-polling, jsonp-polling). A

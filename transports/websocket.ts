@@ -1,5 +1,5 @@
 /**
- * The WebSocket transport (PROTOCOL.md section 1): `GET /ws`, one JSON
+ * The WebSocket transport (docs/protocol.md section 1): `GET /ws`, one JSON
  * object per text frame, on @fastify/websocket. It checks the origin before
  * the upgrade, adapts each socket to the Transport interface and leaves
  * everything else to the core.

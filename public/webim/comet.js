@@ -1,5 +1,5 @@
 /*
- * webim/comet.js: the Comet long-poll transport (PROTOCOL.md) and the HTTP it
+ * webim/comet.js: the Comet long-poll transport (docs/protocol.md) and the HTTP it
  * runs on: XHR (same origin or CORS), XDomainRequest (IE8-9 across origins)
  * or JSONP. Part of /webim.js, after core.js (see there).
  */

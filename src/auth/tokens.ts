@@ -1,9 +1,9 @@
 /**
- * Login tokens (PROTOCOL.md section 7): an HS256 JWT whose `sub` is the user
+ * Login tokens (docs/protocol.md section 7): an HS256 JWT whose `sub` is the user
  * id and whose `name` and `avatar` are the profile. The server hands one out
  * at every login so that other tabs, devices and reconnects of the same
  * person can log in as that identity while it is online. A host application
- * that knows the secret issues its own (README, "Logging users in from your
+ * that knows the secret issues its own (docs/identity.md, "Logging users in from your
  * application"): only `sub` and `exp` are required there, the profile claims
  * are optional.
  *
@@ -21,7 +21,7 @@ import type { Sender } from '../types.js';
 const ALG = 'HS256';
 /** Clocks of the machines that issue and check tokens may disagree a little. */
 const CLOCK_TOLERANCE_S = 30;
-/** A user id as PROTOCOL.md section 3 has it (no `:`, no white space), and no control characters either: it ends up in logs and channel names. */
+/** A user id as docs/protocol.md section 3 has it (no `:`, no white space), and no control characters either: it ends up in logs and channel names. */
 const USER_ID = /^[^\s:\p{Cc}]{1,512}$/u;
 
 /** What a valid token proves: the user id, and the profile where the token carries one. */

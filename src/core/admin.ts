@@ -5,7 +5,7 @@
  *
  * Each operation writes the store first and then brings the in-memory
  * directory in line in one synchronous step, as the client handlers do, and
- * tells the clients concerned with frames PROTOCOL.md already has (`left`,
+ * tells the clients concerned with frames docs/protocol.md already has (`left`,
  * `presence`, `message`, `bye`), so that today's browser client follows
  * without knowing an admin was involved. Failures are ProtocolErrors: their
  * codes (src/errors.ts) become the HTTP status and `error` of the answer.
@@ -23,7 +23,7 @@ import { decode } from './validate.js';
 /** Who notices come from. The id is reserved: no login can take it (src/auth/guest.ts). */
 export const SYSTEM_SENDER: Sender = { id: SYSTEM_ID, name: 'System', avatar: 'system' };
 
-/** As `to.user` in PROTOCOL.md (src/core/validate.ts): no `:`, no white space, no NUL. */
+/** As `to.user` in docs/protocol.md (src/core/validate.ts): no `:`, no white space, no NUL. */
 const USER_ID = /^[^\s:\u0000]{1,512}$/u;
 const CONTROL = /[\p{Cc}\u2028\u2029]/u;
 

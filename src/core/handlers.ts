@@ -1,5 +1,5 @@
 /**
- * One handler per client command (PROTOCOL.md section 2). A handler that
+ * One handler per client command (docs/protocol.md section 2). A handler that
  * returns a promise holds back the connection's next command until it
  * settles; `send` returns at once once its offset is taken, so pipelined
  * sends are stored in one group commit yet keep their order.

@@ -1,7 +1,7 @@
 /**
  * One timer for the heartbeats of every connection, instead of one timer
  * per connection: each tick pings the connections whose interval is due and
- * drops those whose pong is overdue (PROTOCOL.md section 6). Connections
+ * drops those whose pong is overdue (docs/protocol.md section 6). Connections
  * whose transport has no ping (Comet sessions expire on their own) are
  * skipped.
  */

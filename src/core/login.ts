@@ -1,5 +1,5 @@
 /**
- * `login` (PROTOCOL.md sections 2, 3.2, 3.3 and 7): establishes who the
+ * `login` (docs/protocol.md sections 2, 3.2, 3.3 and 7): establishes who the
  * connection speaks for, registers it as online, and replays what the
  * client missed before any new message reaches it.
  *

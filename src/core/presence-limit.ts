@@ -1,11 +1,11 @@
 /**
  * Presence at scale (`--presence-limit`, docs/choices.md "Presence at
- * scale"). PROTOCOL.md tells every logged-in user about every login, and
+ * scale"). docs/protocol.md tells every logged-in user about every login, and
  * puts everyone online in each `login` answer: O(n) frames per login, so n
  * logins cost O(n²) frames (1,000 logins: a million presence frames). Above
  * the limit the server stops that broadcast and sends capped lists marked
  * as partial; clients that want the whole list ask with `online`. At or
- * below the limit nothing differs from PROTOCOL.md, byte for byte.
+ * below the limit nothing differs from docs/protocol.md, byte for byte.
  */
 import type { UserInfo } from '../types.js';
 import type { OnlineUser } from './online.js';
@@ -30,7 +30,7 @@ export class PresenceLimit {
 
   /**
    * The users of `all` (of which there are `count`), `self` first when the
-   * list is capped (PROTOCOL.md: the login answer's `online` includes the
+   * list is capped (docs/protocol.md: the login answer's `online` includes the
    * user who logs in, `joined.members` the joiner).
    */
   list(all: Iterable<OnlineUser>, count: number, self?: OnlineUser): UserList {

@@ -1,5 +1,5 @@
 /**
- * Token bucket for per-connection message rates (PROTOCOL.md section 6):
+ * Token bucket for per-connection message rates (docs/protocol.md section 6):
  * `rate` tokens a second refill a bucket of `burst`. Refill is computed
  * lazily on `take`, so an idle connection costs no timer.
  */

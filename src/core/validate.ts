@@ -1,6 +1,6 @@
 /**
  * Turns a parsed client message into a typed command, or throws the
- * ProtocolError its fault deserves (PROTOCOL.md sections 1 and 2). Nothing
+ * ProtocolError its fault deserves (docs/protocol.md sections 1 and 2). Nothing
  * here touches state: the handlers receive commands that are well-formed.
  */
 import { isValidAvatar } from '../avatars.js';
@@ -32,7 +32,7 @@ const CONTROL = /[\p{Cc}\u2028\u2029]/u;
  */
 const NUL = '\u0000';
 const USER_ID = /^[^\s:\u0000]{1,512}$/u;
-/** PROTOCOL.md section 2: a `cid` has 1-64 characters. */
+/** docs/protocol.md section 2: a `cid` has 1-64 characters. */
 const MAX_CID = 64;
 const MAX_CURSORS = 1000;
 /**

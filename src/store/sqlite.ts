@@ -88,7 +88,7 @@ export class SqliteStore implements HistoryStore {
       // commit for power loss, and group commit keeps that affordable.
       db.pragma(`synchronous = ${this.fsync ? 'FULL' : 'NORMAL'}`);
       // 4 MiB: the pages a chat touches are the newest ones, and the OS keeps the rest of the file cached for us; 16 MiB
-      // made no difference to append throughput (bench:store) and filled the soak's RSS for ten minutes (README, "Soak").
+      // made no difference to append throughput (bench:store) and filled the soak's RSS for ten minutes (docs/benchmarks.md, "Soak").
       db.pragma('cache_size = -4000');
       applySchema(db, `${this.dir}/webim.sqlite`);
       this.st = prepareStatements(db);

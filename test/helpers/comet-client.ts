@@ -1,5 +1,5 @@
 /**
- * The Comet long-poll implementation of ChatClient (PROTOCOL.md section 4),
+ * The Comet long-poll implementation of ChatClient (docs/protocol.md section 4),
  * on Node's global fetch, in the two forms a browser uses:
  *
  * - `json`: XHR style. open, send and close are POSTs (send with an
@@ -28,7 +28,7 @@ export interface CometClient extends ChatClient {
   readonly protocolErrors: string[];
 }
 
-/** A reply that breaks PROTOCOL.md section 4. */
+/** A reply that breaks docs/protocol.md section 4. */
 export class CometProtocolError extends Error {
   override name = 'CometProtocolError';
 }
@@ -76,7 +76,7 @@ export function readReply(res: Response, text: string, callback?: string): Recor
   return value as Record<string, unknown>;
 }
 
-/** The HTTP status a JSON-form error answer must have (PROTOCOL.md section 4). */
+/** The HTTP status a JSON-form error answer must have (docs/protocol.md section 4). */
 const ERROR_STATUS: Record<string, number> = { unknown_session: 404, bad_json: 400, too_large: 413, forbidden: 403 };
 
 interface Frame {

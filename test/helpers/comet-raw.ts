@@ -1,5 +1,5 @@
 /**
- * Raw HTTP access to the Comet endpoints (PROTOCOL.md section 4) for tests
+ * Raw HTTP access to the Comet endpoints (docs/protocol.md section 4) for tests
  * that assert statuses and headers: one request at a time with fetch, and a
  * small Session that opens, sends, polls and acks by hand.
  */

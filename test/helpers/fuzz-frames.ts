@@ -9,7 +9,7 @@
  */
 import fc from 'fast-check';
 
-/** Every command of PROTOCOL.md section 2. */
+/** Every command of docs/protocol.md section 2. */
 export const COMMANDS = ['login', 'send', 'join', 'leave', 'history', 'online', 'status', 'typing', 'ping', 'logout'] as const;
 export type CommandName = (typeof COMMANDS)[number];
 
