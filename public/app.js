@@ -6,7 +6,9 @@
 (function (App, window) {
   var document = window.document, WebIM = window.WebIM, $ = App.byId;
   var st = App.state = { im: null, me: null, users: {}, rooms: {}, joined: {}, members: {}, unread: {}, names: {}, avatars: {} };
-  var im = st.im = new WebIM.Client({});
+  /* remember: the login survives a reload and opens in other tabs (WebIM.storage) */
+  var im = st.im = new WebIM.Client({ remember: true });
+  var CONV_KEY = 'webim.conv';
   var noticeTimer = null, countTimer = null;
 
   /* ---- connection, notices, login errors ---- */
@@ -69,8 +71,39 @@
     button.disabled = true;
     im.login(name, $('login-avatar').value || null, function (err) {
       button.disabled = false;
-      if (err) loginError(App.describe(err));
+      if (err) loginError(err.code === 'name_taken' ? takenText(name) : App.describe(err));
     });
+  }
+
+  /* A guest's name stays theirs for a while after they leave: say so, and offer one that is likely free. */
+  function takenText(name) {
+    var other = name.substring(0, 29) + (10 + Math.floor(Math.random() * 90));
+    return 'The name "' + name + '" is taken: someone is using it, or used it recently and it is kept for them. ' +
+      'If it is yours, come back in the browser you used it in. Otherwise pick another name, such as "' + other + '". (name_taken)';
+  }
+
+  /* After a reload or in another tab: back in as before, with the token this browser kept. */
+  function restore() {
+    var button = $('login-submit');
+    if (!im.savedToken()) return false;
+    button.disabled = true;
+    notice('Signing you back in\u2026', true);
+    return im.restore(function (err) {
+      button.disabled = false;
+      notice('');
+      if (err) loginError(err.code === 'unauthorized' ? 'Your earlier session has ended; please log in again. (unauthorized)' : App.describe(err));
+    });
+  }
+
+  /* The conversation this browser had on screen, if it is one of this user's. */
+  function savedConversation() {
+    var saved = WebIM.storage.get(CONV_KEY) || '', me = st.me.id, channel, parts;
+    if (saved.substring(0, me.length + 1) !== me + ' ') return 'room:lobby';
+    channel = saved.substring(me.length + 1);
+    parts = channel.split(':');
+    if (parts[0] === 'room' && App.validRoom(parts[1] || '')) return channel;
+    if (parts[0] === 'dm' && parts.length === 3 && (parts[1] === me || parts[2] === me)) return channel;
+    return 'room:lobby';
   }
 
   /* ---- entering and leaving the chat ---- */
@@ -127,7 +160,7 @@
       App.show($('me-box'), true);
       loginError('');
       notice('');
-      App.conv.show('room:lobby', false);
+      App.conv.show(savedConversation(), false);
       if (document.documentElement.clientWidth > 700) $('composer').focus();
     } else {
       conv = App.conv.current && App.conv.all[App.conv.current];
@@ -303,6 +336,7 @@
   function buildChat() {
     App.conv.init($('conversation'), $('typing'), {
       shown: function (conv) {
+        if (st.me) WebIM.storage.set(CONV_KEY, st.me.id + ' ' + conv.channel);
         setUnread(conv.channel, 0);
         App.lists.setActive(conv.channel);
         header();
@@ -334,6 +368,7 @@
     App.on($('logout'), 'click', function (e) {
       App.prevent(e);
       im.logout();
+      WebIM.storage.remove(CONV_KEY);
       leaveChat('');
       im.connect();
     });
@@ -342,5 +377,5 @@
   buildLogin();
   buildChat();
   App.composer.init();
-  im.connect();
+  if (!restore()) im.connect();
 })(WebIMApp, window);

@@ -47,6 +47,8 @@
       if (!this.creds) this.creds = { name: msg.user.name, avatar: null };
       this.creds.token = msg.token;
       this.creds.name = msg.user.name;
+      /* a site's own token stays the site's to keep: only what this client logged in as by itself is saved */
+      if (this.remember && !this.creds.hostToken) WebIM.storage.set(this.remember, msg.token);
       this.heartbeat = msg.heartbeat || HEARTBEAT;
       this.attempt = this.failures = 0;
       this.gaps = msg.recovered === false ? {} : null;
@@ -136,6 +138,7 @@
     var cb = this.loginCb, retryable = /^(server_busy|internal|rate_limited)$/.test(msg.code);
     if (this.loggingIn && msg.ref === 'login') {
       this.loggingIn = false;
+      if (msg.code === 'unauthorized' && this.creds.token && !this.creds.hostToken) this.forget(); /* retired or expired */
       if (msg.code === 'unauthorized' && this.creds.token && this.creds.name && !this.creds.hostToken) {
         this.creds.token = null; /* expired or from an old secret: log in by name again (never a site's user as a guest) */
         return this._sendLogin();
@@ -185,8 +188,33 @@
     return this;
   };
 
+  /*
+   * With `remember`: logs in again as whom this browser was logged in as
+   * (a reload, another tab), with the saved token. False when none is saved;
+   * `cb` as for login (an `unauthorized` means that identity has ended, and
+   * the saved token is forgotten).
+   */
+  Client.prototype.restore = function (cb) {
+    var token = this.savedToken();
+    if (!token || this.loggedIn || this.loggingIn) return false;
+    this.login(null, null, cb, token);
+    this.creds.hostToken = false;
+    return true;
+  };
+
+  Client.prototype.savedToken = function () {
+    return this.remember ? WebIM.storage.get(this.remember) : null;
+  };
+
+  /* Forgets the saved token in this browser (logout does it too); the session goes on. */
+  Client.prototype.forget = function () {
+    if (this.remember) WebIM.storage.remove(this.remember);
+    return this;
+  };
+
   Client.prototype.logout = function () {
     this._write({ cmd: 'logout' });
+    this.forget();
     this.creds = this.user = null;
     this.cursors = {};
     this.pending = [];

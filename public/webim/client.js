@@ -21,6 +21,8 @@
     this.base = (options.url || pageOrigin()).replace(/\/+$/, '');
     this.forced = forced && forced !== 'auto' ? forced : null;
     this.cometMode = options.cometMode || queryParam('comet');
+    /* where the login token is kept across reloads and tabs (WebIM.storage), or null: kept in memory only */
+    this.remember = options.remember ? (typeof options.remember === 'string' ? options.remember : 'webim.token') : null;
     this.state = 'offline';
     this.transport = null;
     this.transportName = '';

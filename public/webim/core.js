@@ -18,6 +18,7 @@
  * The source is public/webim/*.js; the server joins the parts into one
  * /webim.js (src/http/client-bundle.ts) in this order:
  *   core.js            the WebIM namespace, shared helpers and settings (this file)
+ *   storage.js         WebIM.storage: the saved login token and what the page keeps beside it
  *   comet.js           Comet long-poll over XHR, XDomainRequest or JSONP
  *   transports.js      WebSocket and SockJS, and how a transport is chosen
  *   client.js          WebIM.Client: events, connecting, reconnecting, probing
