@@ -84,7 +84,7 @@ export const settings = {
   tokenTtl: int('token-ttl', 2592000, 'seconds a login token stays valid', 60),
   guestHold: {
     ...int('guest-hold', 0, 'seconds a guest name stays held for its identity after its last use (a token of that identity is then needed to log in with it); once passed, the identity is retired and the name is free for a new guest; 0: as long as `--token-ttl`', 0),
-    shownDefault: '0 (= `--token-ttl`)',
+    shownDefault: '0 (= --token-ttl)',
   },
   guestLogin: bool('guest-login', true, 'whether a login without a token (a guest who picks a name) is taken; off: only tokens a host application signed with the secret log in (guests and their reconnect tokens get `unauthorized`)'),
   logLevel: choice('log-level', 'info', ['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent'] as const, 'log level (pino)'),
