@@ -98,7 +98,7 @@ export const settings = {
     check: (p: string) => (/^[A-Za-z0-9_.-]{1,64}$/.test(p) ? undefined : 'use 1-64 letters, digits, _, . and -'),
   },
   nodeHeartbeat: int('node-heartbeat', 5000, 'ms between a node\'s heartbeats in Redis (and its checks of the other nodes\' heartbeats)', 100),
-  nodeTimeout: int('node-timeout', 15000, 'ms after its last heartbeat that a node counts as dead: its users are reported offline, within this plus --node-heartbeat (a guest's name stays held for its token: --guest-hold)', 300),
+  nodeTimeout: int('node-timeout', 15000, 'ms after its last heartbeat that a node counts as dead: its users are reported offline, within this plus --node-heartbeat (a guest\'s name stays held for its token: --guest-hold)', 300),
   metrics: bool('metrics', true, 'serve Prometheus metrics at `/metrics` (counts only; keep it off the public side of the proxy)'),
   adminToken: {
     ...str('admin-token', '', 'token of the admin API under `/admin/api` (`Authorization: Bearer`); empty: the admin API is off'),
