@@ -3,6 +3,7 @@
  * as a reader would copy it: its chat server URL pointed at a test server,
  * opened in chromium as a modern browser and as a "legacy" one stripped of
  * what IE6-8 lack. Both log in and chat with each other with no page error,
+ * come back as themselves after a reload (the page remembers the login),
  * and docs/client.md shows the page exactly as it is tested.
  *
  * As docs/client.md tells a reader to try it, the page comes from a site
@@ -114,6 +115,14 @@ if (browser) {
     for (const p of [modern, legacy]) {
       const shown = await waitForBodies(p.page, ['hello from a modern browser', 'and from an old one']);
       t.same(shown.map((m) => m.from), [modern.id, legacy.id], `${p.name} sees both lines, in order, from their senders`);
+    }
+
+    // remember: true: a reload logs back in as the same guest, with no name typed, and shows the lobby again.
+    for (const p of [modern, legacy]) {
+      await p.page.reload();
+      await until(() => text(p, 'me'), (name) => name === p.name, `${p.name} logged back in after a reload`);
+      t.equal(await p.page.getByTestId('me').getAttribute('data-user'), p.id, `${p.name} is the same user after the reload`);
+      await waitForBodies(p.page, ['hello from a modern browser', 'and from an old one']);
     }
 
     // A third person who comes later gets the lobby's history.
