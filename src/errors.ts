@@ -28,16 +28,20 @@ export function isErrorCode(code: string): code is ErrorCode {
   return Object.prototype.hasOwnProperty.call(ErrorCodes, code);
 }
 
-/** Why the server ends a connection on purpose; the `code` of a `bye`. */
+/**
+ * Why the server ends a connection on purpose: the `code` of a `bye`,
+ * whether the client should reconnect, the human reason, and the close
+ * code a WebSocket client sees (RFC 6455 section 7.4; 4001 is webim's own).
+ */
 export const ByeCodes = {
-  shutdown: { reconnect: true, reason: 'the server is shutting down' },
-  logout: { reconnect: false, reason: 'logged out' },
-  kicked: { reconnect: false, reason: 'removed by an administrator' },
-  rate_limited: { reconnect: false, reason: 'too many messages' },
-  too_many_connections: { reconnect: false, reason: 'too many connections from your address' },
-  slow_consumer: { reconnect: true, reason: 'the connection could not keep up with its messages' },
-  heartbeat_timeout: { reconnect: true, reason: 'no answer to the heartbeat' },
-  too_large: { reconnect: false, reason: 'message too large' },
+  shutdown: { reconnect: true, reason: 'the server is shutting down', close: 1001 },
+  logout: { reconnect: false, reason: 'logged out', close: 1000 },
+  kicked: { reconnect: false, reason: 'removed by an administrator', close: 4001 },
+  rate_limited: { reconnect: false, reason: 'too many messages', close: 1008 },
+  too_many_connections: { reconnect: false, reason: 'too many connections from your address', close: 1008 },
+  slow_consumer: { reconnect: true, reason: 'the connection could not keep up with its messages', close: 1013 },
+  heartbeat_timeout: { reconnect: true, reason: 'no answer to the heartbeat', close: 1001 },
+  too_large: { reconnect: false, reason: 'message too large', close: 1009 },
 } as const;
 
 export type ByeCode = keyof typeof ByeCodes;

@@ -23,7 +23,7 @@ import { Admin } from './core/admin.js';
 import { Hub } from './core/hub.js';
 import { originCheck } from './origin.js';
 import { proxyTrust } from './proxy-trust.js';
-import { openBus } from './bus/bus.js';
+import { openBus } from './bus/open.js';
 import { openStore } from './store/open.js';
 import type { HistoryStore } from './store/store.js';
 
@@ -127,7 +127,7 @@ export async function createServer(config: Config, storeOverride?: HistoryStore)
     await app.register(metricsRoute, { registry, adminToken: config.adminToken });
   }
   // Registered even without a token, so that /admin/api/* answers its own 404 (the API is off).
-  await app.register(adminApi, { prefix: '/admin/api', admin: new Admin(hub), token: config.adminToken });
+  await app.register(adminApi, { prefix: '/admin/api', admin: new Admin(hub.parts), token: config.adminToken });
   // /webim.js is built from public/webim/*.js; registered before the static files.
   await app.register(clientBundle);
   await app.register(fastifyStatic, { root: PUBLIC_DIR, index: ['index.html'] });

@@ -11,19 +11,11 @@
  *
  * Two implementations: LocalBus (src/bus/local.ts: one node, nothing
  * crosses, what webim did before there was a bus) and RedisBus
- * (src/bus/redis.ts: Redis pub/sub and keys, `--redis`).
+ * (src/bus/redis.ts: Redis pub/sub and keys, `--redis`); src/bus/open.ts
+ * picks one from the configuration. This file is the interface alone, so
+ * that the implementations and the core depend on it and not on each other.
  */
-import type { Config } from '../config.js';
-import type { Log } from '../log.js';
 import type { RoomInfo, Target, UserInfo } from '../types.js';
-import { LocalBus } from './local.js';
-import { RedisBus } from './redis.js';
-
-/** The bus `--redis` asks for: Redis between nodes, or none (a single node). */
-export function openBus(config: Pick<Config, 'redis' | 'redisPrefix' | 'nodeHeartbeat' | 'nodeTimeout'>, log: Log): Bus {
-  if (config.redis === '') return new LocalBus();
-  return new RedisBus({ url: config.redis, prefix: config.redisPrefix, heartbeat: config.nodeHeartbeat, timeout: config.nodeTimeout, log });
-}
 
 export type BusEvent =
   /** A stored message, its `message` frame serialized once by the node that stored it. */

@@ -19,11 +19,8 @@ import { hostname } from 'node:os';
 import { Redis } from 'ioredis';
 import type { Log } from '../log.js';
 import type { Bus, BusEnvelope, BusEvent, BusHandlers, PresenceRecord } from './bus.js';
+import { wallClock } from './clock.js';
 
-/** ms since epoch with a fraction (envelope times): on one machine the bus takes well under a millisecond. */
-export function wallClock(): number {
-  return performance.timeOrigin + performance.now();
-}
 
 export interface RedisBusOptions {
   url: string;

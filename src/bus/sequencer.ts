@@ -27,7 +27,7 @@ import type { HistoryStore } from '../store/store.js';
 const FILL_LIMIT = 500;
 
 export interface SequencerOptions {
-  store: HistoryStore;
+  store: Pick<HistoryStore, 'since'>;
   log: Log;
   /** Delivers one frame to this node's connections, in order. */
   deliver(channel: string, offset: number, frame: string): void;

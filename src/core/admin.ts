@@ -15,10 +15,22 @@ import type { TransportName } from '../../transports/transport.js';
 import { SYSTEM_ID } from '../auth/guest.js';
 import { ROOM_NAME, roomChannel } from '../channels.js';
 import { ProtocolError } from '../errors.js';
+import type { HistoryStore } from '../store/store.js';
 import type { RoomInfo, Sender, StoredMessage, UserInfo } from '../types.js';
-import type { Hub } from './hub.js';
-import type { RoomState } from './online.js';
-import { decode } from './validate.js';
+import type { Cluster } from './cluster.js';
+import { leftFrame, presenceFrame } from './frames.js';
+import type { Messages } from './messages.js';
+import type { Directory, RoomState } from './online.js';
+import { decode, type Limits } from './validate.js';
+
+/** What the admin operations use of the running chat. */
+export interface AdminParts {
+  readonly dir: Directory;
+  readonly store: Pick<HistoryStore, 'ensureRoom' | 'deleteRoom' | 'addMember' | 'removeMember'>;
+  readonly cluster: Pick<Cluster, 'publish' | 'memberChanged' | 'remote'>;
+  readonly messages: Pick<Messages, 'storeAppend' | 'deliver'>;
+  readonly limits: Limits;
+}
 
 /** Who notices come from. The id is reserved: no login can take it (src/auth/guest.ts). */
 export const SYSTEM_SENDER: Sender = { id: SYSTEM_ID, name: 'System', avatar: 'system' };
@@ -68,46 +80,41 @@ function sameRoom(a: RoomInfo, b: RoomInfo): boolean {
 }
 
 export class Admin {
-  constructor(private readonly hub: Hub) {}
+  constructor(private readonly core: AdminParts) {}
 
   private room(name: string): RoomState {
-    const room = this.hub.dir.rooms.get(roomName(name));
+    const room = this.core.dir.rooms.get(roomName(name));
     if (!room) throw new ProtocolError('not_found', `no room "${name}"`);
     return room;
   }
 
   rooms(): AdminRoom[] {
     const out: AdminRoom[] = [];
-    for (const r of this.hub.dir.rooms.values()) out.push({ ...r.info, online: r.online.size });
+    for (const r of this.core.dir.rooms.values()) out.push({ ...r.info, online: r.online.size });
     return out.sort((a, b) => (a.name < b.name ? -1 : a.name > b.name ? 1 : 0));
   }
 
   async createRoom(input: NewRoom): Promise<AdminRoom> {
     const name = roomName(input.name);
     const title = input.title === undefined ? name : roomTitle(input.title);
-    if (this.hub.dir.rooms.has(name)) throw new ProtocolError('conflict', `room "${name}" exists`);
+    if (this.core.dir.rooms.has(name)) throw new ProtocolError('conflict', `room "${name}" exists`);
     const info: RoomInfo = { name, title, membersOnly: input.membersOnly === true, createdAt: Date.now() };
-    const stored = await this.hub.store.ensureRoom(info);
+    const stored = await this.core.store.ensureRoom(info);
     // A `join` may have created the room while we waited: the store then answers with that one, not ours.
     if (!sameRoom(stored, info)) throw new ProtocolError('conflict', `room "${name}" exists`);
-    this.hub.cluster.publish({ k: 'room', info: stored });
-    return { ...this.hub.dir.addRoom(stored).info, online: 0 };
+    this.core.cluster.publish({ k: 'room', info: stored });
+    return { ...this.core.dir.addRoom(stored).info, online: 0 };
   }
 
   /** Deletes a room and its memberships; its members online get `left` with `reason: "deleted"`. Its messages stay stored. */
   async deleteRoom(name: string): Promise<{ room: string; notified: number }> {
     if (roomName(name) === 'lobby') throw new ProtocolError('forbidden', 'the lobby cannot be deleted');
     const room = this.room(name);
-    if (!(await this.hub.store.deleteRoom(name))) throw new ProtocolError('not_found', `no room "${name}"`);
-    if (this.hub.dir.rooms.get(name) === room) this.hub.dir.rooms.delete(name);
-    this.hub.cluster.publish({ k: 'room-deleted', room: name });
-    const frame = JSON.stringify({ cmd: 'left', room: name, reason: 'deleted' });
-    const members = [...room.online];
-    room.online.clear();
-    for (const user of members) {
-      user.rooms.delete(name);
-      this.hub.dir.toUser(user, frame);
-    }
+    if (!(await this.core.store.deleteRoom(name))) throw new ProtocolError('not_found', `no room "${name}"`);
+    const members = this.core.dir.rooms.get(name) === room ? this.core.dir.removeRoom(name) : [];
+    this.core.cluster.publish({ k: 'room-deleted', room: name });
+    const frame = leftFrame(name, 'deleted');
+    for (const user of members) this.core.dir.toUser(user, frame);
     return { room: name, notified: members.length };
   }
 
@@ -120,35 +127,30 @@ export class Admin {
    */
   async addMember(name: string, id: string): Promise<{ room: string; user: string; online: boolean }> {
     const room = this.room(name);
-    await this.hub.store.addMember(name, userId(id));
-    this.hub.cluster.memberChanged('add', name, id);
-    const user = this.hub.dir.users.get(id);
-    if (!user || this.hub.dir.rooms.get(name) !== room) return { room: name, user: id, online: false };
-    if (!user.rooms.has(name)) {
-      user.rooms.add(name);
-      room.online.add(user);
-      this.hub.dir.toRoom(room, this.hub.presence('join', user.info, name));
-    }
+    await this.core.store.addMember(name, userId(id));
+    this.core.cluster.memberChanged('add', name, id);
+    const user = this.core.dir.users.get(id);
+    if (!user || this.core.dir.rooms.get(name) !== room) return { room: name, user: id, online: false };
+    if (this.core.dir.enter(user, room)) this.core.dir.toRoom(room, presenceFrame('join', user.info, name));
     return { room: name, user: id, online: true };
   }
 
   /** Ends a membership; a user online gets `left` (`reason: "removed"`), the other members `presence leave`. */
   async removeMember(name: string, id: string): Promise<{ room: string; user: string }> {
     const room = this.room(name);
-    await this.hub.store.removeMember(name, userId(id));
-    this.hub.cluster.memberChanged('remove', name, id);
-    const user = this.hub.dir.users.get(id);
-    if (user && user.rooms.delete(name)) {
-      room.online.delete(user);
-      this.hub.dir.toUser(user, JSON.stringify({ cmd: 'left', room: name, reason: 'removed' }));
-      this.hub.dir.toRoom(room, this.hub.presence('leave', user.info, name));
+    await this.core.store.removeMember(name, userId(id));
+    this.core.cluster.memberChanged('remove', name, id);
+    const user = this.core.dir.users.get(id);
+    if (user && this.core.dir.exit(user, name)) {
+      this.core.dir.toUser(user, leftFrame(name, 'removed'));
+      this.core.dir.toRoom(room, presenceFrame('leave', user.info, name));
     }
     return { room: name, user: id };
   }
 
   users(): AdminUser[] {
     const out: AdminUser[] = [];
-    for (const u of this.hub.dir.users.values()) {
+    for (const u of this.core.dir.users.values()) {
       const connections = [...u.conns].map((c) => ({ transport: c.transport.name, ip: c.ip }));
       out.push({ ...u.info, connections, rooms: [...u.rooms].sort() });
     }
@@ -162,10 +164,10 @@ export class Admin {
    * token) is accepted.
    */
   kick(id: string): { user: string; connections: number } {
-    const user = this.hub.dir.users.get(userId(id));
+    const user = this.core.dir.users.get(userId(id));
     // Online on another node: that node ends the connections (their count is not known here).
-    if (this.hub.cluster.remote.has(id)) this.hub.cluster.publish({ k: 'kick', user: id });
-    if (!user && this.hub.cluster.remote.has(id)) return { user: id, connections: 0 };
+    if (this.core.cluster.remote.has(id)) this.core.cluster.publish({ k: 'kick', user: id });
+    if (!user && this.core.cluster.remote.has(id)) return { user: id, connections: 0 };
     if (!user) throw new ProtocolError('not_found', `"${id}" is not online`);
     const conns = [...user.conns];
     for (const c of conns) c.bye('kicked');
@@ -181,12 +183,12 @@ export class Admin {
     this.room(name);
     const cid = `notice-${randomBytes(12).toString('base64url')}`;
     // The same checks as a member's text (not blank, length, well-formed), with the same codes.
-    const cmd = decode({ cmd: 'send', to: { room: name }, type: 'text', body: text, cid }, this.hub.limits);
+    const cmd = decode({ cmd: 'send', to: { room: name }, type: 'text', body: text, cid }, this.core.limits);
     if (cmd.cmd !== 'send') throw new ProtocolError('internal', 'a notice decoded as another command');
     const msg = { channel: roomChannel(name), from: SYSTEM_SENDER, to: cmd.to, type: cmd.type, body: cmd.body, cid };
-    // Delivered from the append promise's own `then`, like hub.append, so messages of the room keep offset order.
-    return this.hub.storeAppend(msg).then(({ message }) => {
-      this.hub.deliver(message);
+    // Delivered from the append promise's own `then`, as Messages.append does, so messages of the room keep offset order.
+    return this.core.messages.storeAppend(msg).then(({ message }) => {
+      this.core.messages.deliver(message);
       return message;
     });
   }

@@ -8,14 +8,28 @@
  * stored messages go straight to the connections, as before the bus.
  */
 import type { Bus, BusEnvelope, BusEvent, PresenceRecord } from '../bus/bus.js';
-import { wallClock } from '../bus/redis.js';
+import { wallClock } from '../bus/clock.js';
 import { Sequencer } from '../bus/sequencer.js';
 import { parseChannel, roomChannel } from '../channels.js';
+import type { Log } from '../log.js';
+import type { HistoryStore } from '../store/store.js';
 import { type RoomInfo, type UserInfo, withStatus } from '../types.js';
-import type { Connection } from './connection.js';
-import type { Hub } from './hub.js';
-import type { OnlineUser, RoomState } from './online.js';
+import { leftFrame, presenceFrame } from './frames.js';
+import type { Directory, OnlineUser, Peer, RoomState } from './online.js';
+import type { PresenceLimit } from './presence-limit.js';
 import { RemoteUsers } from './remote-users.js';
+import type { ChatStats } from './stats.js';
+
+/** What the cluster uses of this node: its directory and store, and the way to its connections. */
+export interface ClusterParts {
+  readonly dir: Directory;
+  readonly store: Pick<HistoryStore, 'head' | 'since' | 'getRoom' | 'listRooms' | 'dmChannelsOf' | 'getDelivered'>;
+  readonly log: Log;
+  readonly stats: ChatStats;
+  readonly presenceLimit: PresenceLimit;
+  /** A stored message's frame to this node's connections, called in each channel's offset order (src/core/fanout.ts). */
+  deliver(channel: string, offset: number, frame: string): void;
+}
 
 /** ms a gap in a channel's offsets may stay open before the store fills it. */
 const GAP_WAIT = 150;
@@ -26,14 +40,14 @@ export class Cluster {
   readonly remote = new RemoteUsers();
   readonly sequencer: Sequencer | undefined;
 
-  constructor(private readonly hub: Hub, readonly bus: Bus) {
+  constructor(private readonly core: ClusterParts, readonly bus: Bus) {
     if (bus.distributed) {
       this.sequencer = new Sequencer({
-        store: hub.store,
-        log: hub.log,
+        store: core.store,
+        log: core.log,
         gapWait: GAP_WAIT,
         giveUp: GAP_GIVE_UP,
-        deliver: (channel, offset, frame) => hub.deliverFrame(channel, offset, frame),
+        deliver: (channel, offset, frame) => core.deliver(channel, offset, frame),
         follows: (channel) => this.follows(channel),
       });
     }
@@ -44,12 +58,12 @@ export class Cluster {
       event: (env) => this.receive(env),
       resync: (final) => void this.resync(final),
       nodesDown: (nodes) => this.nodesDown(nodes),
-      records: () => [...this.hub.dir.users.values()].map((u) => this.record(u)),
+      records: () => [...this.core.dir.users.values()].map((u) => this.record(u)),
     });
     if (!this.sequencer) return;
-    for (const room of this.hub.dir.rooms.keys()) {
+    for (const room of this.core.dir.rooms.keys()) {
       const channel = roomChannel(room);
-      this.sequencer.seed(channel, await this.hub.store.head(channel));
+      this.sequencer.seed(channel, await this.core.store.head(channel));
     }
     this.remote.replace(await this.bus.snapshot());
   }
@@ -62,7 +76,7 @@ export class Cluster {
   // ---- what the rest of the core asks
 
   isOnline(id: string): boolean {
-    return this.hub.dir.users.has(id) || this.remote.has(id);
+    return this.core.dir.users.has(id) || this.remote.has(id);
   }
 
   /** The users of a full (uncapped) list of this node's users, with those online only on other nodes added. */
@@ -70,14 +84,14 @@ export class Cluster {
     if (this.remote.users.size === 0) return users;
     const seen = new Set(users.map((u) => u.id));
     const remote = room === undefined ? [...this.remote.users.values()].map((u) => u.info) : this.remote.inRoom(room);
-    for (const info of remote) if (!seen.has(info.id) && !this.hub.dir.users.has(info.id)) users.push(info);
+    for (const info of remote) if (!seen.has(info.id) && !this.core.dir.users.has(info.id)) users.push(info);
     return users;
   }
 
   roomList(): Array<{ name: string; title: string; members: number }> {
-    const list = this.hub.dir.roomList();
+    const list = this.core.dir.roomList();
     if (this.remote.users.size === 0) return list;
-    return list.map((r) => ({ ...r, members: r.members + this.remote.inRoom(r.name).filter((u) => !this.hub.dir.users.has(u.id)).length }));
+    return list.map((r) => ({ ...r, members: r.members + this.remote.inRoom(r.name).filter((u) => !this.core.dir.users.has(u.id)).length }));
   }
 
   /** A message this node stored: to the others once, and to this node's connections in offset order. */
@@ -88,15 +102,15 @@ export class Cluster {
 
   private order(channel: string, offset: number, frame: string): void {
     if (this.sequencer) this.sequencer.push(channel, offset, frame);
-    else this.hub.deliverFrame(channel, offset, frame);
+    else this.core.deliver(channel, offset, frame);
   }
 
   /** A room this node has (rooms are few, and seeded at start), or a private conversation of a user online here. */
   private follows(channel: string): boolean {
     const parsed = parseChannel(channel);
     if (!parsed) return false;
-    if (parsed.kind === 'room') return this.hub.dir.rooms.has(parsed.room);
-    return parsed.users.some((id) => this.hub.dir.users.has(id));
+    if (parsed.kind === 'room') return this.core.dir.rooms.has(parsed.room);
+    return parsed.users.some((id) => this.core.dir.users.has(id));
   }
 
   /** Where a login's replay or a join's history ended: live messages start after it. */
@@ -113,17 +127,22 @@ export class Cluster {
     return this.bus.claim({ user: info, rooms }, exclusive);
   }
 
+  /** Gives up this node's claim on a name (a login that won it, then found its connection gone). */
+  release(id: string): void {
+    this.bus.release(id);
+  }
+
   /** The user's first connection on this node logged in; `broadcast`: below --presence-limit. */
-  online(user: OnlineUser, except: Connection, broadcast: boolean): void {
-    const frame = this.hub.presence('online', user.info);
-    if (broadcast && !this.remote.has(user.info.id)) this.hub.dir.toAll(frame, except);
+  online(user: OnlineUser, except: Peer, broadcast: boolean): void {
+    const frame = presenceFrame('online', user.info);
+    if (broadcast && !this.remote.has(user.info.id)) this.core.dir.toAll(frame, except);
     this.bus.publish({ k: 'presence', event: 'online', user: user.info, rooms: [...user.rooms], frame });
   }
 
   /** The user's last connection on this node ended. */
   offline(user: OnlineUser, broadcast: boolean): void {
-    const frame = this.hub.presence('offline', user.info);
-    if (broadcast && !this.remote.has(user.info.id)) this.hub.dir.toAll(frame);
+    const frame = presenceFrame('offline', user.info);
+    if (broadcast && !this.remote.has(user.info.id)) this.core.dir.toAll(frame);
     this.bus.release(user.info.id);
     this.bus.publish({ k: 'presence', event: 'offline', user: user.info, frame });
   }
@@ -146,19 +165,19 @@ export class Cluster {
   /** Admin changed a membership: the other nodes apply it to their connections; this node to a user it only knows remotely. */
   memberChanged(op: 'add' | 'remove', room: string, userId: string): void {
     this.bus.publish({ k: 'member', op, room, user: userId });
-    if (!this.hub.dir.users.has(userId)) this.applyRemoteMember(op, room, userId);
+    if (!this.core.dir.users.has(userId)) this.applyRemoteMember(op, room, userId);
   }
 
   // ---- what arrives from the other nodes
 
   /** Presence from another node to this node's users, under --presence-limit as this node counts them. */
   private toAll(frame: string): void {
-    if (this.hub.presenceLimit.full(this.hub.dir.users.size)) this.hub.dir.toAll(frame);
+    if (this.core.presenceLimit.full(this.core.dir.users.size)) this.core.dir.toAll(frame);
   }
 
   private receive({ node, event, at }: BusEnvelope): void {
-    const { hub } = this;
-    if (at !== undefined) hub.stats.busLag = Math.max(0, wallClock() - at) / 1000;
+    const { core } = this;
+    if (at !== undefined) core.stats.busLag = Math.max(0, wallClock() - at) / 1000;
     switch (event.k) {
       case 'message':
         this.order(event.channel, event.offset, event.frame);
@@ -169,16 +188,16 @@ export class Cluster {
         return this.remoteMembership(node, event);
       case 'typing': {
         if ('room' in event.to) {
-          const room = hub.dir.rooms.get(event.to.room);
-          if (room) hub.dir.toRoom(room, event.frame, hub.dir.users.get(event.from));
+          const room = core.dir.rooms.get(event.to.room);
+          if (room) core.dir.toRoom(room, event.frame, core.dir.users.get(event.from));
         } else if (event.to.user !== event.from) {
-          hub.dir.toUser(hub.dir.users.get(event.to.user), event.frame);
+          core.dir.toUser(core.dir.users.get(event.to.user), event.frame);
         }
         return;
       }
       case 'kick':
-        if (event.guests === true) hub.dir.endGuestSession(event.user);
-        else for (const c of [...(hub.dir.users.get(event.user)?.conns ?? [])]) c.bye('kicked');
+        if (event.guests === true) core.dir.endGuestSession(event.user);
+        else for (const c of [...(core.dir.users.get(event.user)?.conns ?? [])]) c.bye('kicked');
         return;
       case 'room':
         this.addRoom(event.info);
@@ -196,25 +215,25 @@ export class Cluster {
   }
 
   private presence(node: string, event: Extract<BusEvent, { k: 'presence' }>): void {
-    const { hub } = this;
+    const { core } = this;
     const id = event.user.id;
     if (event.event === 'online') {
       const wasOnline = this.isOnline(id);
       this.remote.add(node, { user: event.user, rooms: event.rooms ?? [] });
       if (!wasOnline) this.toAll(event.frame);
     } else if (event.event === 'offline') {
-      if (this.remote.remove(node, id) && !hub.dir.users.has(id)) this.toAll(event.frame);
+      if (this.remote.remove(node, id) && !core.dir.users.has(id)) this.toAll(event.frame);
     } else {
       const r = this.remote.get(id);
       if (r) r.info = event.user;
-      const local = hub.dir.users.get(id);
+      const local = core.dir.users.get(id);
       if (local) local.info = withStatus(local.info, event.user.status);
       this.toAll(event.frame);
     }
   }
 
   private remoteMembership(node: string, event: Extract<BusEvent, { k: 'membership' }>): void {
-    const { hub } = this;
+    const { core } = this;
     const r = this.remote.get(event.user.id);
     if (r) {
       if (event.event === 'join') r.rooms.add(event.room);
@@ -222,89 +241,74 @@ export class Cluster {
     } else if (event.event === 'join') {
       this.remote.add(node, { user: event.user, rooms: [event.room] });
     }
-    const room = hub.dir.rooms.get(event.room);
+    const room = core.dir.rooms.get(event.room);
     if (!room) {
       if (event.event === 'join') void this.fetchRoom(event.room);
       return;
     }
     // The same user on this node (another device) follows the membership, as on one node.
-    const local = hub.dir.users.get(event.user.id);
-    if (local && event.event === 'join' && !local.rooms.has(event.room)) {
-      local.rooms.add(event.room);
-      room.online.add(local);
-    } else if (local && event.event === 'leave' && local.rooms.delete(event.room)) {
-      room.online.delete(local);
-      hub.dir.toUser(local, event.frame);
-    }
-    if (hub.presenceLimit.full(room.online.size)) hub.dir.toRoom(room, event.frame);
+    const local = core.dir.users.get(event.user.id);
+    if (local && event.event === 'join') core.dir.enter(local, room);
+    else if (local && event.event === 'leave' && core.dir.exit(local, event.room)) core.dir.toUser(local, event.frame);
+    if (core.presenceLimit.full(room.online.size)) core.dir.toRoom(room, event.frame);
   }
 
   private addRoom(info: RoomInfo): RoomState {
-    const known = this.hub.dir.rooms.has(info.name);
-    const room = this.hub.dir.addRoom(info);
+    const known = this.core.dir.rooms.has(info.name);
+    const room = this.core.dir.addRoom(info);
     if (!known && this.sequencer) {
       const channel = roomChannel(info.name);
-      void this.hub.store.head(channel).then((head) => this.sequencer?.seed(channel, head), () => undefined);
+      void this.core.store.head(channel).then((head) => this.sequencer?.seed(channel, head), () => undefined);
     }
     return room;
   }
 
   private async fetchRoom(name: string): Promise<void> {
-    const info = await this.hub.store.getRoom(name).catch(() => undefined);
+    const info = await this.core.store.getRoom(name).catch(() => undefined);
     if (info) this.addRoom(info);
   }
 
   private roomDeleted(name: string): void {
-    const { hub } = this;
-    const room = hub.dir.rooms.get(name);
+    const { core } = this;
     for (const u of this.remote.users.values()) u.rooms.delete(name);
-    if (!room) return;
-    hub.dir.rooms.delete(name);
-    const frame = JSON.stringify({ cmd: 'left', room: name, reason: 'deleted' });
-    for (const user of room.online) {
-      user.rooms.delete(name);
-      hub.dir.toUser(user, frame);
-    }
-    room.online.clear();
+    const frame = leftFrame(name, 'deleted');
+    for (const user of core.dir.removeRoom(name)) core.dir.toUser(user, frame);
   }
 
   /** An admin of another node changed a membership: this node's connections see what they would on one node. */
   private member(op: 'add' | 'remove', name: string, userId: string): void {
-    const { hub } = this;
-    const room = hub.dir.rooms.get(name);
-    const user = hub.dir.users.get(userId);
+    const { core } = this;
+    const room = core.dir.rooms.get(name);
+    const user = core.dir.users.get(userId);
     if (!room) return;
     if (!user) {
       this.applyRemoteMember(op, name, userId);
       return;
     }
-    if (op === 'add' && !user.rooms.has(name)) {
-      user.rooms.add(name);
-      room.online.add(user);
-      hub.dir.toRoom(room, hub.presence('join', user.info, name));
+    if (op === 'add' && core.dir.enter(user, room)) {
+      core.dir.toRoom(room, presenceFrame('join', user.info, name));
       this.bus.update(this.record(user));
-    } else if (op === 'remove' && user.rooms.delete(name)) {
-      room.online.delete(user);
-      hub.dir.toUser(user, JSON.stringify({ cmd: 'left', room: name, reason: 'removed' }));
-      hub.dir.toRoom(room, hub.presence('leave', user.info, name));
+    } else if (op === 'remove' && core.dir.exit(user, name)) {
+      core.dir.toUser(user, leftFrame(name, 'removed'));
+      core.dir.toRoom(room, presenceFrame('leave', user.info, name));
       this.bus.update(this.record(user));
     }
   }
 
   private applyRemoteMember(op: 'add' | 'remove', name: string, userId: string): void {
     const r = this.remote.get(userId);
-    const room = this.hub.dir.rooms.get(name);
+    const room = this.core.dir.rooms.get(name);
     if (!r || !room) return;
     if (op === 'add' ? r.rooms.has(name) : !r.rooms.has(name)) return;
     if (op === 'add') r.rooms.add(name);
     else r.rooms.delete(name);
-    this.hub.dir.toRoom(room, this.hub.presence(op === 'add' ? 'join' : 'leave', r.info, name));
+    this.core.dir.toRoom(room, presenceFrame(op === 'add' ? 'join' : 'leave', r.info, name));
   }
 
   nodesDown(nodes: string[]): void {
     for (const node of nodes) {
       for (const info of this.remote.removeNode(node)) {
-        if (!this.hub.dir.users.has(info.id)) this.toAll(this.hub.presence('offline', info));
+        if (!this.core.dir.users.has(info.id)) this.toAll(presenceFrame('offline', info));
       }
     }
   }
@@ -321,8 +325,8 @@ export class Cluster {
     const parsed = parseChannel(channel);
     if (parsed?.kind !== 'dm') return;
     for (const id of new Set(parsed.users)) {
-      if (!this.hub.dir.users.has(id)) continue;
-      const delivered = await this.hub.store.getDelivered(id);
+      if (!this.core.dir.users.has(id)) continue;
+      const delivered = await this.core.store.getDelivered(id);
       seq.catchUp(channel, delivered.get(channel) ?? 0);
       return;
     }
@@ -330,24 +334,24 @@ export class Cluster {
 
   /** Redis came back: rooms, the others' presence, and every message this node's connections missed. */
   private async resync(final: boolean): Promise<void> {
-    const { hub } = this;
+    const { core } = this;
     try {
       const snapshot = await this.bus.snapshot();
       const { appeared, disappeared } = final ? this.remote.replace(snapshot) : { appeared: this.remote.merge(snapshot), disappeared: [] };
-      for (const info of disappeared) if (!hub.dir.users.has(info.id)) this.toAll(hub.presence('offline', info));
-      for (const info of appeared) if (!hub.dir.users.has(info.id)) this.toAll(hub.presence('online', info));
+      for (const info of disappeared) if (!core.dir.users.has(info.id)) this.toAll(presenceFrame('offline', info));
+      for (const info of appeared) if (!core.dir.users.has(info.id)) this.toAll(presenceFrame('online', info));
       if (final) return;
-      for (const info of await hub.store.listRooms()) this.addRoom(info);
+      for (const info of await core.store.listRooms()) this.addRoom(info);
       const seq = this.sequencer;
       if (!seq) return;
       for (const channel of seq.tracked()) seq.catchUp(channel);
-      for (const user of [...hub.dir.users.values()]) {
+      for (const user of [...core.dir.users.values()]) {
         const id = user.info.id;
-        const [dms, delivered] = await Promise.all([hub.store.dmChannelsOf(id), hub.store.getDelivered(id)]);
+        const [dms, delivered] = await Promise.all([core.store.dmChannelsOf(id), core.store.getDelivered(id)]);
         for (const channel of dms) if (seq.last(channel) === undefined) seq.catchUp(channel, delivered.get(channel) ?? 0);
       }
     } catch (err) {
-      hub.log.warn({ err }, 'resync after reconnect failed');
+      core.log.warn({ err }, 'resync after reconnect failed');
     }
   }
 }

@@ -10,18 +10,6 @@ import type { OnlineUser } from './online.js';
 import { TokenBucket } from './rate-limit.js';
 import type { ChatStats } from './stats.js';
 
-/** Close codes for each `bye`, as a WebSocket client will see them. */
-const CLOSE_CODES: Record<ByeCode, number> = {
-  shutdown: 1001,
-  logout: 1000,
-  kicked: 4001,
-  rate_limited: 1008,
-  too_many_connections: 1008,
-  slow_consumer: 1013,
-  heartbeat_timeout: 1001,
-  too_large: 1009,
-};
-
 export interface ConnectionOwner {
   receive(conn: Connection, data: string): void;
   detach(conn: Connection): void;
@@ -131,12 +119,12 @@ export class Connection implements TransportHandler {
   /** Says why, then closes. The `bye` is written straight out, past any hold. */
   bye(code: ByeCode, reason?: string): void {
     if (!this.open) return;
-    const { reconnect, reason: text } = ByeCodes[code];
+    const { reconnect, reason: text, close } = ByeCodes[code];
     this.held = null;
     try {
       this.transport.send(JSON.stringify({ cmd: 'bye', code, reason: reason ?? text, reconnect }));
       this.owner.stats.framesOut++;
-      this.transport.close(CLOSE_CODES[code], code);
+      this.transport.close(close, code);
     } catch (err) {
       // A transport that fails to close must not take the delivery loop (or the shutdown of everyone else) with it.
       this.owner.log.warn({ err, code }, 'transport failed to close');

@@ -1,24 +1,33 @@
 /**
- * The chat core's entry point: every transport attaches its connections
- * here and hands over what arrives. The hub parses, rate-limits, keeps each
- * connection's commands in order, dispatches them to the handlers, and fans
- * stored messages out. It never asks which transport carried a message.
+ * The chat core's entry point and its composition: every transport attaches
+ * its connections here and hands over what arrives. The hub parses,
+ * rate-limits, keeps each connection's commands in order and dispatches
+ * them to the handlers; it never asks which transport carried a message.
+ *
+ * It also builds the parts of the core and hands each the few others it
+ * uses (`parts`): the directory of who is online, the message flow
+ * (src/core/messages.ts) and fan-out (src/core/fanout.ts), the cluster
+ * side of the bus, the guest name holds. A room message enters the hub
+ * once, as the text a transport received, and leaves through those parts
+ * (docs/architecture.md).
  */
 import type { ConnectionInfo, Transport, TransportHost } from '../../transports/transport.js';
 import type { TokenService } from '../auth/tokens.js';
-import { parseChannel } from '../channels.js';
 import type { Config } from '../config.js';
-import { ProtocolError, StoreUnavailableError } from '../errors.js';
 import type { Log } from '../log.js';
-import type { AppendResult, HistoryStore } from '../store/store.js';
-import type { Frame, NewMessage, StoredMessage, UserInfo } from '../types.js';
+import type { HistoryStore } from '../store/store.js';
+import type { Frame } from '../types.js';
 import type { Bus } from '../bus/bus.js';
 import { LocalBus } from '../bus/local.js';
+import type { AdminParts } from './admin.js';
 import { Cluster } from './cluster.js';
-import { GuestHolds } from './guest-holds.js';
 import { Connection, type ConnectionOwner } from './connection.js';
-import { handle } from './handlers.js';
+import { answerFailure } from './failure.js';
+import { Fanout } from './fanout.js';
+import { GuestHolds } from './guest-holds.js';
+import { type CommandParts, handle } from './handlers.js';
 import { Heartbeat } from './heartbeat.js';
+import { Messages } from './messages.js';
 import { Directory } from './online.js';
 import { PresenceLimit } from './presence-limit.js';
 import { ChatStats } from './stats.js';
@@ -54,8 +63,10 @@ export class Hub implements TransportHost, ConnectionOwner {
   readonly presenceLimit: PresenceLimit;
   /** The other nodes: what goes on the bus, and the users online there (src/core/cluster.ts). */
   readonly cluster: Cluster;
+  /** What the command handlers, login and the admin operations get: the parts they use, never the hub. */
+  readonly parts: CommandParts & AdminParts;
   /** Which guest names are held for whom (src/core/guest-holds.ts). */
-  readonly guests: GuestHolds;
+  private readonly guests: GuestHolds;
   private readonly ipCounts = new Map<string, number>();
   private readonly heartbeat: Heartbeat;
   private accepting = true;
@@ -69,9 +80,28 @@ export class Hub implements TransportHost, ConnectionOwner {
     this.limits = { maxTextLength: opts.config.maxTextLength };
     this.sendBufferLimit = opts.config.sendBufferLimit;
     this.presenceLimit = new PresenceLimit(opts.config.presenceLimit);
-    this.cluster = new Cluster(this, opts.bus ?? new LocalBus());
+    const { dir, store, stats, log, presenceLimit } = this;
+    const fanout = new Fanout(dir, store, log);
+    const cluster = new Cluster({ dir, store, log, stats, presenceLimit, deliver: fanout.deliverFrame.bind(fanout) }, opts.bus ?? new LocalBus());
+    this.cluster = cluster;
     const holdSeconds = opts.config.guestHold > 0 ? opts.config.guestHold : opts.config.tokenTtl;
-    this.guests = new GuestHolds(this.store, holdSeconds * 1000, (id) => this.cluster.isOnline(id));
+    const guests = new GuestHolds(store, holdSeconds * 1000, (id) => cluster.isOnline(id));
+    this.guests = guests;
+    this.parts = {
+      config: opts.config,
+      store,
+      tokens: opts.tokens,
+      guests,
+      dir,
+      cluster,
+      presenceLimit,
+      stats,
+      fanout,
+      messages: new Messages(store, stats, log, cluster),
+      uploads: opts.uploads,
+      limits: this.limits,
+      unregister: (conn) => this.unregister(conn),
+    };
     this.heartbeat = new Heartbeat(this.conns, opts.config.heartbeatInterval, opts.config.heartbeatTimeout);
   }
 
@@ -158,10 +188,10 @@ export class Hub implements TransportHost, ConnectionOwner {
       return undefined;
     }
     try {
-      const result = handle(this, conn, decode(frame, this.limits));
-      return result?.catch((err: unknown) => this.fail(conn, err, ref));
+      const result = handle(this.parts, conn, decode(frame, this.limits));
+      return result?.catch((err: unknown) => answerFailure(conn, err, this.log, ref));
     } catch (err) {
-      this.fail(conn, err, ref);
+      answerFailure(conn, err, this.log, ref);
       return undefined;
     }
   }
@@ -176,77 +206,6 @@ export class Hub implements TransportHost, ConnectionOwner {
     if (conn.strikes > this.config.rateBurst) conn.bye('rate_limited');
     else conn.error('rate_limited');
     return false;
-  }
-
-  fail(conn: Connection, err: unknown, ref?: string): void {
-    if (err instanceof ProtocolError) {
-      conn.error(err.code, err.message, ref);
-    } else if (err instanceof StoreUnavailableError) {
-      this.log.warn({ err }, 'store unavailable');
-      conn.error('server_busy', undefined, ref);
-    } else {
-      this.log.error({ err, ref }, 'command failed');
-      conn.error('internal', undefined, ref);
-    }
-  }
-
-  /** Stores a message, then acks it to its sender and fans it out, in commit order. */
-  append(conn: Connection, msg: NewMessage): void {
-    this.storeAppend(msg).then(
-      ({ message, duplicate }) => {
-        const { cid, id, channel, offset, ts } = message;
-        conn.sendObject({ cmd: 'ack', cid, id, channel, offset, ts });
-        if (!duplicate) this.deliver(message);
-      },
-      (err: unknown) => this.fail(conn, err, msg.cid),
-    );
-  }
-
-  /** store.append, timed from the call to the commit for `webim_store_append_seconds`. */
-  storeAppend(msg: NewMessage): Promise<AppendResult> {
-    const started = performance.now();
-    const done = this.store.append(msg);
-    // Observed in a `then` of its own: the caller's `then` still runs in offset order, and a failure is the caller's to report.
-    done.then(
-      () => this.stats.observeAppend((performance.now() - started) / 1000),
-      () => undefined,
-    );
-    return done;
-  }
-
-  /** Sends a stored message to every connection that should see it. */
-  deliver(message: StoredMessage): void {
-    // Serialized once: the other nodes get this very frame over the bus.
-    this.cluster.stored(message.channel, message.offset, JSON.stringify({ cmd: 'message', ...message }));
-  }
-
-  /** Sends a stored message's frame to this node's connections that should see it, in offset order. */
-  deliverFrame(channel: string, offset: number, frame: string): void {
-    const parsed = parseChannel(channel);
-    if (!parsed) return;
-    if (parsed.kind === 'room') {
-      const room = this.dir.rooms.get(parsed.room);
-      if (room) this.dir.toRoom(room, frame, undefined, channel, offset);
-      return;
-    }
-    const [a, b] = parsed.users;
-    for (const id of a === b ? [a] : [a, b]) {
-      const user = this.dir.users.get(id);
-      if (!user || user.conns.size === 0) continue;
-      this.dir.toUser(user, frame, undefined, channel, offset);
-      this.remember(id, channel, offset);
-    }
-  }
-
-  /** Records that a private message reached one of the user's connections (offline delivery, 3.2). */
-  remember(userId: string, channel: string, offset: number): void {
-    this.store.setDelivered(userId, channel, offset).catch((err: unknown) => {
-      this.log.warn({ err, channel }, 'could not record delivery cursor');
-    });
-  }
-
-  presence(event: 'online' | 'offline' | 'status' | 'join' | 'leave', user: UserInfo, room?: string): string {
-    return JSON.stringify(room === undefined ? { cmd: 'presence', event, user } : { cmd: 'presence', event, user, room });
   }
 
   detach(conn: Connection): void {
@@ -265,8 +224,7 @@ export class Hub implements TransportHost, ConnectionOwner {
     conn.user = undefined;
     user.conns.delete(conn);
     if (user.conns.size > 0 || this.dir.users.get(user.info.id) !== user) return;
-    this.dir.users.delete(user.info.id);
-    for (const name of user.rooms) this.dir.rooms.get(name)?.online.delete(user);
+    this.dir.removeUser(user);
     this.cluster.offline(user, this.presenceLimit.full(this.dir.users.size));
     // The hold of a guest's name runs from its last use (src/core/guest-holds.ts).
     if (user.guest) {

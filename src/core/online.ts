@@ -4,12 +4,26 @@
  * store; here only the online members of each room are kept, so memory
  * grows with the users online, not with everyone who ever joined.
  */
+import type { TransportName } from '../../transports/transport.js';
+import type { ByeCode } from '../errors.js';
 import type { RoomInfo, Sender, UserInfo } from '../types.js';
-import type { Connection } from './connection.js';
 import { SmallSet } from './small-set.js';
 
+/**
+ * What the directory and the code that walks it use of a connection
+ * (src/core/connection.ts implements it): where it comes from, a frame to
+ * it, and ending it. Declared here so that this module and the connection
+ * module do not import each other.
+ */
+export interface Peer {
+  readonly transport: { readonly name: TransportName };
+  readonly ip: string;
+  send(frame: string, channel?: string, offset?: number): void;
+  bye(code: ByeCode, reason?: string): void;
+}
+
 export class OnlineUser {
-  readonly conns = new SmallSet<Connection>();
+  readonly conns = new SmallSet<Peer>();
   /** Rooms this user is a member of (names). */
   readonly rooms = new SmallSet<string>();
   /**
@@ -46,6 +60,42 @@ export class Directory {
   }
 
   /**
+   * Makes an online user a member of a room on this node: both sides of the
+   * membership (`user.rooms` and `room.online`) change together, here and
+   * nowhere else. False when the user was in the room already.
+   */
+  enter(user: OnlineUser, room: RoomState): boolean {
+    if (user.rooms.has(room.info.name)) return false;
+    user.rooms.add(room.info.name);
+    room.online.add(user);
+    return true;
+  }
+
+  /** Takes an online user out of a room (known here or not); false when the user was not in it. */
+  exit(user: OnlineUser, name: string): boolean {
+    if (!user.rooms.delete(name)) return false;
+    this.rooms.get(name)?.online.delete(user);
+    return true;
+  }
+
+  /** Forgets a room; resolves to the users who were in it, each taken out of it. */
+  removeRoom(name: string): OnlineUser[] {
+    const room = this.rooms.get(name);
+    if (!room) return [];
+    this.rooms.delete(name);
+    const members = [...room.online];
+    for (const user of members) user.rooms.delete(name);
+    room.online.clear();
+    return members;
+  }
+
+  /** A user's last connection here ended: out of the online users and of every room. */
+  removeUser(user: OnlineUser): void {
+    this.users.delete(user.info.id);
+    for (const name of user.rooms) this.rooms.get(name)?.online.delete(user);
+  }
+
+  /**
    * Ends a guest session of this id with `bye` `kicked`, if there is one:
    * a host application's user takes the id back from guests who entered it
    * before its first token login. True when a session ended.
@@ -70,21 +120,21 @@ export class Directory {
   }
 
   /** Every connection of every logged-in user. */
-  toAll(frame: string, except?: Connection): void {
+  toAll(frame: string, except?: Peer): void {
     for (const u of this.users.values()) {
       for (const c of u.conns) if (c !== except) c.send(frame);
     }
   }
 
   /** Every connection of every online member of a room. */
-  toRoom(room: RoomState, frame: string, except?: Connection | OnlineUser, channel?: string, offset?: number): void {
+  toRoom(room: RoomState, frame: string, except?: Peer | OnlineUser, channel?: string, offset?: number): void {
     for (const u of room.online) {
       if (u === except) continue;
       for (const c of u.conns) if (c !== except) c.send(frame, channel, offset);
     }
   }
 
-  toUser(user: OnlineUser | undefined, frame: string, except?: Connection, channel?: string, offset?: number): void {
+  toUser(user: OnlineUser | undefined, frame: string, except?: Peer, channel?: string, offset?: number): void {
     if (!user) return;
     for (const c of user.conns) if (c !== except) c.send(frame, channel, offset);
   }
