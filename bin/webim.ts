@@ -11,7 +11,7 @@ import { StartupError } from '../src/errors.js';
 import { ConfigError, parseConfig, settingsMarkdown, settings, envName, type SettingTable } from '../src/config.js';
 import { flashSettings, parseFlashConfig } from '../src/flash-config.js';
 import { nginxConfig, nginxSettings, parseNginxConfig } from '../src/nginx-config.js';
-import { createPolicyServer } from '../transports/flash-policy.js';
+import { createPolicyServer } from '../transports/flash-policy-server.js';
 
 function flagLines(table: SettingTable): string[] {
   return Object.values(table).map(

@@ -6,7 +6,7 @@
  * test checks that the two agree.
  */
 
-import { domainsProblem, portsProblem } from '../transports/flash-policy.js';
+import { domainsProblem, portsProblem } from './shared/flash-policy.js';
 import { trustProblem } from './proxy-trust.js';
 
 type Kind = 'int' | 'string' | 'bool' | 'list' | 'enum';

@@ -9,7 +9,7 @@ import { fileURLToPath } from 'node:url';
 import fastifyStatic from '@fastify/static';
 import Fastify, { type FastifyInstance } from 'fastify';
 import cometTransport, { type CometCounts } from '../transports/comet.js';
-import flashPolicyInline from '../transports/flash-policy.js';
+import flashPolicyInline from '../transports/flash-policy-inline.js';
 import sockjsTransport from '../transports/sockjs.js';
 import websocketTransport from '../transports/websocket.js';
 import { TokenService } from './auth/tokens.js';

@@ -9,7 +9,8 @@
  */
 import { createConnection } from 'node:net';
 import t from 'tap';
-import { createPolicyServer, POLICY_REQUEST, policyLimits } from '../transports/flash-policy.js';
+import { POLICY_REQUEST, policyLimits } from '../src/shared/flash-policy.js';
+import { createPolicyServer } from '../transports/flash-policy-server.js';
 import { converse, trickle, type Trickle } from './helpers/attack.js';
 import { startServer } from './helpers/server.js';
 import { wsConnect } from './helpers/ws-client.js';
