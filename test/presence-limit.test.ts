@@ -1,5 +1,5 @@
 import t, { type Test } from 'tap';
-import type { Transport, TransportHandler } from '../transports/transport.js';
+import type { Transport, TransportHandler } from '../src/core/transport.js';
 import { TokenService } from '../src/auth/tokens.js';
 import { defaultConfig } from '../src/config.js';
 import { Hub } from '../src/core/hub.js';

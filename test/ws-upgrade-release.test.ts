@@ -3,7 +3,7 @@ import type { Socket } from 'node:net';
 import Fastify from 'fastify';
 import t from 'tap';
 import WebSocket from 'ws';
-import type { ConnectionInfo, Transport, TransportHandler, TransportHost } from '../transports/transport.js';
+import type { ConnectionInfo, Transport, TransportHandler, TransportHost } from '../src/core/transport.js';
 import websocketTransport from '../transports/websocket.js';
 
 /** A host that keeps the transports it is given and ignores what they carry. */

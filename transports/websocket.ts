@@ -10,7 +10,7 @@ import websocket from '@fastify/websocket';
 import type { FastifyInstance, FastifyReply, FastifyRequest } from 'fastify';
 import fp from 'fastify-plugin';
 import { WebSocket, type RawData } from 'ws';
-import type { Transport, TransportHandler, TransportHost } from './transport.js';
+import type { Transport, TransportHandler, TransportHost } from '../src/core/transport.js';
 import { writePing, writeText } from './ws-writer.js';
 
 /** How long a closing socket may take to finish its close handshake before it is cut. */

@@ -11,7 +11,7 @@
  * codes (src/errors.ts) become the HTTP status and `error` of the answer.
  */
 import { randomBytes } from 'node:crypto';
-import type { TransportName } from '../../transports/transport.js';
+import type { TransportName } from './transport.js';
 import { SYSTEM_ID } from '../auth/guest.js';
 import { ROOM_NAME, roomChannel } from '../channels.js';
 import { ProtocolError } from '../errors.js';

@@ -3,7 +3,7 @@
  * its identity once logged in, its rate limit, its in-order command queue,
  * its heartbeat state, and the frames held back while a login replays.
  */
-import type { Transport, TransportHandler } from '../../transports/transport.js';
+import type { Transport, TransportHandler } from './transport.js';
 import { ByeCodes, type ByeCode, type ErrorCode, ErrorCodes } from '../errors.js';
 import type { Log } from '../log.js';
 import type { OnlineUser } from './online.js';

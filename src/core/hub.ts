@@ -11,7 +11,7 @@
  * once, as the text a transport received, and leaves through those parts
  * (docs/architecture.md).
  */
-import type { ConnectionInfo, Transport, TransportHost } from '../../transports/transport.js';
+import type { ConnectionInfo, Transport, TransportHost } from './transport.js';
 import type { TokenService } from '../auth/tokens.js';
 import type { Config } from '../config.js';
 import type { Log } from '../log.js';

@@ -4,7 +4,7 @@
  * store; here only the online members of each room are kept, so memory
  * grows with the users online, not with everyone who ever joined.
  */
-import type { TransportName } from '../../transports/transport.js';
+import type { TransportName } from './transport.js';
 import type { ByeCode } from '../errors.js';
 import type { RoomInfo, Sender, UserInfo } from '../types.js';
 import { SmallSet } from './small-set.js';

@@ -9,7 +9,7 @@
  * nothing, the core stays free of prom-client, and with `--no-metrics` the
  * counts are simply never read.
  */
-import type { TransportName } from '../../transports/transport.js';
+import type { TransportName } from './transport.js';
 import { type ErrorCode, ErrorCodes } from '../errors.js';
 
 /** The `cmd` label of messages in: the protocol's commands, and two buckets for the rest, so a client cannot mint labels. */
