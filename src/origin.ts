@@ -1,5 +1,5 @@
 /**
- * Browser origin checks (PROTOCOL.md section 7), shared by every transport.
+ * Browser origin checks (docs/protocol.md section 7), shared by every transport.
  * By default only the server's own origin may connect: the scheme and Host
  * of the request, or the configured public URL behind a proxy; the
  * allowed list adds others, and `*` in it lets every origin in.
@@ -32,4 +32,23 @@ export function originCheck(config: Pick<Config, 'allowedOrigins' | 'publicUrl'>
     const host = req.headers.host;
     return host !== undefined && o === normalize(`${req.protocol}://${host}`);
   };
+}
+
+/**
+ * The origin a browser says a request comes from: its Origin header, else
+ * the origin of its Referer. Browsers send no Origin with a script tag's
+ * GET (JSONP), and IE6-8 with nothing at all; their Referer still names the
+ * page, so that a page of an origin not allowed is refused on JSONP too.
+ * Undefined when neither says (not a browser, or one told to send no
+ * Referer): such a request is let in, as docs/protocol.md section 7 says.
+ */
+export function claimedOrigin(headers: { readonly origin?: string | undefined; readonly referer?: string | undefined }): string | undefined {
+  if (headers.origin !== undefined) return headers.origin;
+  if (headers.referer === undefined) return undefined;
+  try {
+    const origin = new URL(headers.referer).origin;
+    return origin === 'null' ? undefined : origin;
+  } catch {
+    return undefined;
+  }
 }

@@ -1,20 +1,23 @@
 /**
- * The Comet long-poll transport (PROTOCOL.md section 4), for browsers
+ * The Comet long-poll transport (docs/protocol.md section 4), for browsers
  * without WebSocket: `/comet/open|poll|send|close`, by GET and POST, in
- * JSON or JSONP form. A session outlives the HTTP requests that carry it:
- * its outgoing frames are numbered and kept until a poll acks them, so a
- * poll answer lost on the way loses nothing. To the core a session is one
- * connection, like a WebSocket.
+ * JSON or JSONP form. A session (comet-session.ts) outlives the HTTP
+ * requests that carry it and is one connection to the core; the answers
+ * take the form each kind of browser can read (comet-http.ts). Origins are
+ * checked on every request, by Referer where a browser sends no Origin
+ * (JSONP, old IE).
  */
 import { randomBytes } from 'node:crypto';
 import type { FastifyInstance, FastifyReply, FastifyRequest } from 'fastify';
 import { LRUCache } from 'lru-cache';
-import { reserialize, type Transport, type TransportHandler, type TransportHost } from './transport.js';
+import { claimedOrigin } from '../src/origin.js';
+import { answer, batchNumber, callbackParam, drain, fail, query } from './comet-http.js';
+import { CometSession, type SendBatch } from './comet-session.js';
+import type { TransportHost } from './transport.js';
 
-const CALLBACK = /^[A-Za-z_$][A-Za-z0-9_$]{0,63}(\.[A-Za-z_$][A-Za-z0-9_$]{0,63}){0,3}$/;
 const SID = /^[A-Za-z0-9_-]{22}$/;
-/** Frames answered to one poll at most; the rest wait for the next poll. */
-const MAX_FRAMES_PER_POLL = 500;
+/** Percent-encoding makes a form body up to three times the text it carries; the limit is the text's. */
+const FORM_EXPANSION = 3;
 
 export interface CometOptions {
   host: TransportHost;
@@ -33,236 +36,6 @@ export interface CometOptions {
 export interface CometCounts {
   /** Polls held open now, waiting for frames. */
   heldPolls(): number;
-}
-
-interface Frame {
-  seq: number;
-  text: string;
-}
-
-interface HeldPoll {
-  req: FastifyRequest;
-  reply: FastifyReply;
-  timer: NodeJS.Timeout;
-}
-
-function one(v: unknown): string | undefined {
-  if (Array.isArray(v)) return typeof v[0] === 'string' ? v[0] : undefined;
-  return typeof v === 'string' ? v : undefined;
-}
-
-function query(req: FastifyRequest, name: string): string | undefined {
-  return one((req.query as Record<string, unknown>)[name]);
-}
-
-/** A callback given twice is no callback name at all: refused rather than guessed. */
-function callbackParam(req: FastifyRequest): { value?: string; bad: boolean } {
-  const v = (req.query as Record<string, unknown>).callback;
-  if (v === undefined) return { bad: false };
-  if (typeof v !== 'string' || !CALLBACK.test(v)) return { bad: true };
-  return { value: v, bad: false };
-}
-
-/** JSON may hold U+2028 and U+2029 raw, but a script before ES2019 reads them as line ends. */
-function scriptSafe(json: string): string {
-  return json.replace(/\u2028/g, '\\u2028').replace(/\u2029/g, '\\u2029');
-}
-
-/** Sends a JSON answer, or the JSONP script carrying it (always 200: a script tag cannot read a status). */
-function answer(req: FastifyRequest, reply: FastifyReply, status: number, json: string): void {
-  if (reply.sent) return;
-  const callback = callbackParam(req).value;
-  if (callback !== undefined) {
-    void reply
-      .code(200)
-      .type('application/javascript; charset=utf-8')
-      .header('X-Content-Type-Options', 'nosniff')
-      .send(`/**/${callback}(${scriptSafe(json)});`);
-  } else {
-    void reply.code(status).type('application/json; charset=utf-8').send(json);
-  }
-}
-
-function fail(req: FastifyRequest, reply: FastifyReply, status: number, error: string): void {
-  answer(req, reply, status, JSON.stringify({ error }));
-}
-
-/**
- * Reads and drops what a refused client is still sending, within bounds, so
- * that a proxy in front sees a whole exchange and relays our 413 instead of
- * turning a reset connection into a 502.
- */
-function drain(req: FastifyRequest, maxBytes: number, maxMs: number): Promise<void> {
-  const raw = req.raw;
-  if (raw.readableEnded || raw.destroyed) return Promise.resolve();
-  return new Promise((resolve) => {
-    let seen = 0;
-    const done = () => {
-      clearTimeout(timer);
-      raw.off('data', onData);
-      raw.off('end', done);
-      raw.off('close', done);
-      resolve();
-    };
-    const onData = (chunk: Buffer) => {
-      seen += chunk.length;
-      if (seen > maxBytes) done();
-    };
-    const timer = setTimeout(done, maxMs);
-    raw.on('data', onData);
-    raw.once('end', done);
-    raw.once('close', done);
-    raw.resume();
-  });
-}
-
-class CometSession implements Transport {
-  readonly name = 'comet' as const;
-  handler: TransportHandler | undefined;
-  lastSeen = Date.now();
-  ended = false;
-  private frames: Frame[] = [];
-  private lastSeq = 0;
-  /** Highest seq that went out in a poll answer at least once. */
-  private sentSeq = 0;
-  private bytes = 0;
-  private held: HeldPoll | undefined;
-  private closing = false;
-  private flushQueued = false;
-  /** Send requests are numbered on arrival and their messages handed on in that order. */
-  private nextTicket = 0;
-  private doneTicket = 0;
-  private readonly waiting = new Map<number, unknown[] | null>();
-
-  constructor(
-    readonly sid: string,
-    readonly remoteAddress: string,
-    private readonly pollTimeout: number,
-    private readonly onEnd: (s: CometSession) => void,
-  ) {}
-
-  send(frame: string): void {
-    if (this.ended || this.closing) return;
-    this.frames.push({ seq: ++this.lastSeq, text: frame });
-    this.bytes += frame.length;
-    this.queueFlush();
-  }
-
-  close(): void {
-    if (this.ended || this.closing) return;
-    this.closing = true;
-    if (this.frames.length === 0) this.end();
-    else this.queueFlush();
-  }
-
-  bufferedAmount(): number {
-    return this.bytes;
-  }
-
-  /** Frames sent in one tick (a login and its replay, say) leave in one poll answer. */
-  private queueFlush(): void {
-    if (this.flushQueued || !this.held) return;
-    this.flushQueued = true;
-    queueMicrotask(() => {
-      this.flushQueued = false;
-      const held = this.held;
-      if (held && this.frames.length > 0) this.respond(held);
-    });
-  }
-
-  private respond(held: HeldPoll): void {
-    clearTimeout(held.timer);
-    if (this.held === held) this.held = undefined;
-    const out = this.frames.length > MAX_FRAMES_PER_POLL ? this.frames.slice(0, MAX_FRAMES_PER_POLL) : this.frames;
-    let body = `{"seq":${this.lastSeq},"frames":[`;
-    for (let i = 0; i < out.length; i++) {
-      const f = out[i] as Frame;
-      body += `${i === 0 ? '' : ','}{"seq":${f.seq},"msg":${f.text}}`;
-    }
-    answer(held.req, held.reply, 200, body + ']}');
-    if (out.length > 0) this.sentSeq = Math.max(this.sentSeq, (out[out.length - 1] as Frame).seq);
-    this.lastSeen = Date.now();
-  }
-
-  poll(ack: number, req: FastifyRequest, reply: FastifyReply): void {
-    this.lastSeen = Date.now();
-    let drop = 0;
-    while (drop < this.frames.length && (this.frames[drop] as Frame).seq <= ack) {
-      this.bytes -= (this.frames[drop] as Frame).text.length;
-      drop++;
-    }
-    if (drop > 0) this.frames.splice(0, drop);
-    // One held poll per session: the older one is answered at once, empty.
-    if (this.held) this.respondEmpty(this.held);
-    if (this.closing && this.frames.length === 0) {
-      this.end();
-      fail(req, reply, 404, 'unknown_session');
-      return;
-    }
-    const held: HeldPoll = { req, reply, timer: setTimeout(() => this.respond(held), this.pollTimeout) };
-    if (this.frames.length > 0) {
-      this.respond(held);
-      return;
-    }
-    this.held = held;
-    reply.raw.once('close', () => {
-      if (this.held !== held) return;
-      clearTimeout(held.timer);
-      this.held = undefined;
-      this.lastSeen = Date.now();
-    });
-  }
-
-  private respondEmpty(held: HeldPoll): void {
-    clearTimeout(held.timer);
-    this.held = undefined;
-    answer(held.req, held.reply, 200, `{"seq":${this.lastSeq},"frames":[]}`);
-  }
-
-  takeTicket(): number {
-    return this.nextTicket++;
-  }
-
-  /** Hands a send request's messages to the core once every earlier request has been handed on. */
-  settle(ticket: number, messages: unknown[] | null): void {
-    if (ticket < this.doneTicket || this.waiting.has(ticket)) return;
-    this.waiting.set(ticket, messages);
-    while (this.waiting.has(this.doneTicket)) {
-      const batch = this.waiting.get(this.doneTicket);
-      this.waiting.delete(this.doneTicket);
-      this.doneTicket++;
-      if (!batch || !this.handler) continue;
-      for (const m of batch) {
-        if (this.ended) return;
-        this.handler.message(reserialize(m));
-      }
-    }
-  }
-
-  get holdsPoll(): boolean {
-    return this.held !== undefined;
-  }
-
-  /** Closing, with frames (the `bye`) that no poll has carried yet. */
-  get awaitingPickup(): boolean {
-    return this.closing && !this.ended && this.sentSeq < this.lastSeq;
-  }
-
-  /** Whether the session has been idle (no poll held, none for `timeout` ms). */
-  idle(now: number, timeout: number): boolean {
-    return this.held === undefined && now - this.lastSeen > timeout;
-  }
-
-  end(): void {
-    if (this.ended) return;
-    this.ended = true;
-    if (this.held) this.respond(this.held);
-    this.frames = [];
-    this.bytes = 0;
-    this.waiting.clear();
-    this.onEnd(this);
-    this.handler?.closed();
-  }
 }
 
 /** Registered with a prefix, in its own encapsulated scope: its body parsing and errors are its own. */
@@ -306,13 +79,30 @@ export default async function cometTransport(app: FastifyInstance, opts: CometOp
 
   app.removeAllContentTypeParsers();
   app.addContentTypeParser('*', { parseAs: 'string', bodyLimit: opts.maxBody }, (_req, body, done) => done(null, body));
+  // A form's field is measured after decoding (send), so that a message has the same limit in a form as in JSON.
+  app.addContentTypeParser(
+    'application/x-www-form-urlencoded',
+    { parseAs: 'string', bodyLimit: FORM_EXPANSION * opts.maxBody },
+    (_req, body, done) => done(null, body),
+  );
+
+  /** A numbered batch refused before it reached the core: the client, which may not read this answer, hears of it in its poll. */
+  const refuseBatch = (req: FastifyRequest, refused: SendBatch['refused']) => {
+    const entry = tickets.get(req);
+    const number = batchNumber(req);
+    if (entry && number !== undefined) entry.session.settle(entry.ticket, { messages: null, number, refused });
+  };
 
   app.setErrorHandler(async (err: Error & { code?: string; statusCode?: number }, req, reply) => {
     if (err.code === 'FST_ERR_CTP_BODY_TOO_LARGE') {
+      refuseBatch(req, 'too_large');
       await drain(req, 4 * opts.maxBody, 2000);
       return fail(req, reply, 413, 'too_large');
     }
-    if (err.statusCode !== undefined && err.statusCode < 500) return fail(req, reply, 400, 'bad_request');
+    if (err.statusCode !== undefined && err.statusCode < 500) {
+      refuseBatch(req, 'bad_request');
+      return fail(req, reply, 400, 'bad_request');
+    }
     req.log.error({ err }, 'comet request failed');
     return fail(req, reply, 500, 'internal');
   });
@@ -324,10 +114,14 @@ export default async function cometTransport(app: FastifyInstance, opts: CometOp
       return reply.code(400).type('application/json; charset=utf-8').send({ error: 'bad_request' });
     }
     const origin = req.headers.origin;
-    if (origin !== undefined) {
-      if (!opts.originAllowed(origin, req)) return fail(req, reply, 403, 'forbidden');
+    const claimed = claimedOrigin(req.headers);
+    const allowed = claimed === undefined || opts.originAllowed(claimed, req);
+    // A refusal is readable by the refused page too (it learns nothing but that), so that it can say so and stop trying;
+    // a preflight is not granted.
+    if (origin !== undefined && (allowed || req.method !== 'OPTIONS')) {
       void reply.header('Access-Control-Allow-Origin', origin).header('Vary', 'Origin');
     }
+    if (!allowed) return fail(req, reply, 403, 'forbidden');
     return undefined;
   });
 
@@ -373,16 +167,24 @@ export default async function cometTransport(app: FastifyInstance, opts: CometOp
     let text = req.method === 'GET' ? query(req, 'd') : typeof req.body === 'string' ? req.body : '';
     if (req.method !== 'GET' && /^application\/x-www-form-urlencoded/i.test(req.headers['content-type'] ?? '')) {
       text = new URLSearchParams(text ?? '').get('d') ?? '';
+      if (Buffer.byteLength(text) > opts.maxBody) {
+        refuseBatch(req, 'too_large');
+        return fail(req, reply, 413, 'too_large');
+      }
     }
     let parsed: unknown;
     try {
       parsed = JSON.parse(text ?? '');
     } catch {
+      refuseBatch(req, 'bad_json');
       return fail(req, reply, 400, 'bad_json');
     }
     if (typeof parsed === 'object' && parsed !== null && !Array.isArray(parsed)) parsed = [parsed];
-    if (!Array.isArray(parsed)) return fail(req, reply, 400, 'bad_request');
-    s.settle(entry.ticket, parsed);
+    if (!Array.isArray(parsed)) {
+      refuseBatch(req, 'bad_request');
+      return fail(req, reply, 400, 'bad_request');
+    }
+    s.settle(entry.ticket, { messages: parsed, number: batchNumber(req) });
     return answer(req, reply, 200, '{"ok":true}');
   };
 
@@ -395,7 +197,7 @@ export default async function cometTransport(app: FastifyInstance, opts: CometOp
 
   const settleOf = async (req: FastifyRequest) => {
     const entry = tickets.get(req);
-    if (entry) entry.session.settle(entry.ticket, null);
+    if (entry) entry.session.settle(entry.ticket, { messages: null });
   };
   const sendRoute = {
     // The ticket is taken when the request arrives, before its body is read: that is the order the client sent in.

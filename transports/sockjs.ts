@@ -32,6 +32,7 @@ import type { FastifyInstance } from 'fastify';
 import fp from 'fastify-plugin';
 import sockjs from 'sockjs';
 import type { Connection, ServerOptions } from 'sockjs';
+import { claimedOrigin } from '../src/origin.js';
 import type { ForwardedRequest, ProxyTrust } from '../src/proxy-trust.js';
 import { type BatchableSession, flushNow, memoizeQuote, queueFrame } from './sockjs-batch.js';
 import { reserialize, type Transport, type TransportHost } from './transport.js';
@@ -260,7 +261,8 @@ async function sockjsTransport(app: FastifyInstance, opts: SockJSOptions): Promi
 
   /** The checks every request and upgrade under the prefix passes first; false when it was answered here. */
   const admitted = (req: IncomingMessage, refuseWith: (status: number, error: string, message: string) => void): boolean => {
-    const origin = req.headers.origin;
+    // By Referer where the browser sends no Origin: jsonp-polling's script tags, old IE.
+    const origin = claimedOrigin(req.headers);
     if (origin !== undefined && !opts.originAllowed(origin, { headers: req.headers, protocol: protocolOf(req) })) {
       refuseWith(403, 'forbidden', 'origin not allowed');
       return false;
