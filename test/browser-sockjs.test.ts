@@ -3,7 +3,10 @@
  * to the browser tests): each one, pinned in sockjs-client as the page
  * serves it from /polyfills/, logs in and sends a message that a
  * WebSocket user receives. XDomainRequest transports exist only in IE8-9
- * and cannot run here.
+ * and cannot run here. Then all of them again in a browser with
+ * postMessage but no native JSON (IE8 in compatibility view, issue 22),
+ * where the page loads json3 and the iframe page must too, with no
+ * uncaught error in any frame.
  */
 import t from 'tap';
 import { launchBrowser } from './helpers/browser.js';
@@ -80,4 +83,66 @@ if (browser) {
       t.match(got.from, { name });
     });
   }
+
+  t.test('every forceable transport in a browser without native JSON, with no uncaught error in any frame', async (t) => {
+    const context = await browser.newContext();
+    t.teardown(() => context.close());
+    // In every frame, before its scripts: no JSON (json3 is the page's to load).
+    await context.addInitScript('(function (w) { try { delete w.JSON; } catch (e) {} if (w.JSON) w.JSON = undefined; })(window);');
+    const page = await context.newPage();
+    const errors: string[] = [];
+    const frames = new Set<string>();
+    page.on('pageerror', (err) => errors.push(err.message));
+    page.on('frameattached', (f) => frames.add(f.url()));
+    page.on('framenavigated', (f) => frames.add(f.url()));
+    await page.goto(`${s.url}/`);
+    t.equal(await page.evaluate('typeof JSON3'), 'object', 'the page loaded json3 in place of the missing JSON');
+    const results = await page.evaluate(
+      (transports) =>
+        new Promise<ProbeResult[]>((resolve) => {
+          type Sock = {
+            transport?: string;
+            onopen: () => void;
+            onclose: (e: { code: number }) => void;
+            onmessage: (e: { data: unknown }) => void;
+            send(text: string): void;
+            close(): void;
+          };
+          const SockJSCtor = (globalThis as unknown as { SockJS: new (url: string, p: null, o: object) => Sock }).SockJS;
+          const out: ProbeResult[] = [];
+          const next = (i: number): void => {
+            const transport = transports[i];
+            if (transport === undefined) return resolve(out);
+            let over = false;
+            const sock = new SockJSCtor('/sockjs', null, { transports: [transport] });
+            const finish = (ack: boolean, error?: string) => {
+              if (over) return;
+              over = true;
+              clearTimeout(timer);
+              out.push({ transport: String(sock.transport), ack, ...(error === undefined ? {} : { error }) });
+              sock.onclose = () => undefined;
+              sock.close();
+              setTimeout(() => next(i + 1), 50);
+            };
+            const timer = setTimeout(() => finish(false, 'timeout'), 10000);
+            sock.onopen = () => sock.send(JSON.stringify({ cmd: 'login', name: `nojson-${i}` }));
+            sock.onclose = (e) => finish(false, `closed ${e.code}`);
+            sock.onmessage = (e) => {
+              const m = JSON.parse(String(e.data)) as { cmd: string };
+              if (m.cmd === 'login') sock.send(JSON.stringify({ cmd: 'send', to: { room: 'lobby' }, type: 'text', body: `no JSON over ${transport}`, cid: 'j1' }));
+              else if (m.cmd === 'ack') finish(true);
+            };
+          };
+          next(0);
+        }),
+      TRANSPORTS,
+    );
+    for (const [i, transport] of TRANSPORTS.entries()) {
+      const r = results[i];
+      t.equal(r?.transport, transport, `${transport}: sockjs-client used it`);
+      t.ok(r?.ack, `${transport}: logged in and the message was acked${r?.error ? ` (${r.error})` : ''}`);
+    }
+    t.ok([...frames].some((u) => /\/sockjs\/iframe[^/]*\.html/.test(u)), 'the iframe transports loaded the iframe page');
+    t.same(errors, [], 'no uncaught error in the page or any of its frames');
+  });
 }

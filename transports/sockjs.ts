@@ -18,7 +18,9 @@
  *   the socket destroyed: sockjs would write to it after ending it, and Node
  *   has removed its error listener from upgrade sockets, so that crashed
  *   the process;
- * - a new session over the per-IP cap is refused (429) before it opens.
+ * - a new session over the per-IP cap is refused (429) before it opens;
+ * - the iframe page is webim's own (sockjs-iframe.ts): sockjs-node's
+ *   breaks in a browser without native JSON.
  */
 import { existsSync, readFileSync } from 'node:fs';
 import type { IncomingHttpHeaders, IncomingMessage, Server, ServerResponse } from 'node:http';
@@ -35,6 +37,7 @@ import type { Connection, ServerOptions } from 'sockjs';
 import { claimedOrigin } from '../src/origin.js';
 import type { ForwardedRequest, ProxyTrust } from '../src/proxy-trust.js';
 import { type BatchableSession, flushNow, memoizeQuote, queueFrame } from './sockjs-batch.js';
+import { iframePage, serveIframe } from './sockjs-iframe.js';
 import { reserialize, type Transport, type TransportHost } from './transport.js';
 
 /** sockjs-node's readyState of an open session (transport.js). */
@@ -207,6 +210,7 @@ function takeOver<L>(server: Server, event: 'request' | 'upgrade'): L {
 
 async function sockjsTransport(app: FastifyInstance, opts: SockJSOptions): Promise<void> {
   const clientUrl = serveClient(app, opts.publicUrl);
+  const page = iframePage(clientUrl, opts.publicUrl === '' ? '/polyfills/json3.min.js' : new URL('polyfills/json3.min.js', opts.publicUrl).href);
   const prefix = opts.path.replace(/\/+$/, '');
   const ours = new RegExp(`^${escapeRegExp(prefix)}([/].+|[/]?)$`);
   const log = app.log.child({ transport: 'sockjs' });
@@ -278,9 +282,9 @@ async function sockjsTransport(app: FastifyInstance, opts: SockJSOptions): Promi
   const onRequest = (toSockjs: RequestListener, server: Server) => (req: IncomingMessage, res: ServerResponse) => {
     if (!ours.test(req.url ?? '')) return toSockjs.call(server, req, res);
     if (!admitted(req, (status, error, message) => refuse(res, status, error, message))) return;
-    if (frameAncestors !== undefined && IFRAME_PATH.test(pathOf(req))) {
-      res.setHeader('Content-Security-Policy', `frame-ancestors ${frameAncestors}`);
-    }
+    const iframe = IFRAME_PATH.test(pathOf(req));
+    if (frameAncestors !== undefined && iframe) res.setHeader('Content-Security-Policy', `frame-ancestors ${frameAncestors}`);
+    if (iframe && (req.method === 'GET' || req.method === 'HEAD')) return serveIframe(req, res, page);
     if (req.method !== 'POST') return toSockjs.call(server, req, res);
     const declared = Number(req.headers['content-length'] ?? NaN);
     if (declared > opts.maxMessageSize) return refuse(res, 413, 'too_large', 'request body too large');
