@@ -115,6 +115,7 @@ export async function createServer(config: Config, storeOverride?: HistoryStore)
     maxBytes: config.uploadMaxBytes,
     thumbSize: config.thumbnailSize,
     tokens,
+    originAllowed: originCheck(config),
   });
   if (config.metrics) {
     const registry = createMetrics({
