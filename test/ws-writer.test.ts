@@ -3,7 +3,8 @@ import type { AddressInfo, Socket } from 'node:net';
 import t, { type Test } from 'tap';
 import * as wsModule from 'ws';
 import WebSocket, { WebSocketServer } from 'ws';
-import { textFrame, writePing, writeText } from '../transports/ws-writer.js';
+import { OutFrame } from '../src/core/transport.js';
+import { textFrame, writeFrame, writePing, writeText } from '../transports/ws-writer.js';
 
 /** A ws server on a loopback port and one client connected to it; resolves with both ends. */
 async function pair(t: Test): Promise<{ server: WebSocket; client: WebSocket; received: string[] }> {
@@ -41,17 +42,25 @@ t.test('frames are byte for byte what ws builds, at every length form', async (t
   }
 });
 
-t.test('a broadcast is framed once: the same string object gives the same Buffer', async (t) => {
+t.test('a broadcast is framed once: the OutFrame every recipient gets carries its WebSocket bytes', async (t) => {
   const text = JSON.stringify({ cmd: 'message', body: 'héllo' });
-  const a = textFrame(text);
-  t.equal(textFrame(text), a, 'same Buffer for the same string');
-  const other = textFrame(`${text} `.trim());
-  t.same(other, a, 'an equal string from elsewhere frames to equal bytes');
-  t.equal(a[0], 0x81, 'FIN and the text opcode');
-  t.equal(a[1], Buffer.byteLength(text), 'unmasked, 7-bit length');
-  t.equal(a.subarray(2).toString('utf8'), text);
-  const long = 'x'.repeat(70_000);
-  const big = textFrame(long);
+  const shared = new OutFrame(text);
+  const { server: first, received: got1 } = await pair(t);
+  const { server: second, received: got2 } = await pair(t);
+  writeFrame(first, shared);
+  const a = shared.wire;
+  writeFrame(second, shared);
+  t.ok(a, 'the first socket framed it');
+  t.equal(shared.wire, a, 'the second socket wrote the same Buffer');
+  await until(() => got1.length > 0 && got2.length > 0, 'both peers to read it');
+  t.same([...got1, ...got2], [text, text], 'both peers read the text');
+  const frame = textFrame(text);
+  t.same(frame, a, 'an equal string frames to equal bytes');
+  t.not(textFrame(text), frame, 'text alone is framed anew: nothing is cached behind the caller\'s back');
+  t.equal(frame[0], 0x81, 'FIN and the text opcode');
+  t.equal(frame[1], Buffer.byteLength(text), 'unmasked, 7-bit length');
+  t.equal(frame.subarray(2).toString('utf8'), text);
+  const big = textFrame('x'.repeat(70_000));
   t.equal(big[1], 127, '64-bit length for a frame over 65535 bytes');
   t.equal(big.length, 10 + 70_000);
 });

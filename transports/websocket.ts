@@ -10,8 +10,8 @@ import websocket from '@fastify/websocket';
 import type { FastifyInstance, FastifyReply, FastifyRequest } from 'fastify';
 import fp from 'fastify-plugin';
 import { WebSocket, type RawData } from 'ws';
-import type { Transport, TransportHandler, TransportHost } from '../src/core/transport.js';
-import { writePing, writeText } from './ws-writer.js';
+import type { OutFrame, Transport, TransportHandler, TransportHost } from '../src/core/transport.js';
+import { writeFrame, writePing, writeText } from './ws-writer.js';
 
 /** How long a closing socket may take to finish its close handshake before it is cut. */
 const CLOSE_GRACE_MS = 5000;
@@ -36,6 +36,10 @@ class WebSocketTransport implements Transport {
 
   send(frame: string): void {
     if (this.ws.readyState === WebSocket.OPEN) writeText(this.ws, frame);
+  }
+
+  sendFrame(frame: OutFrame): void {
+    if (this.ws.readyState === WebSocket.OPEN) writeFrame(this.ws, frame);
   }
 
   close(code: number, reason: string): void {

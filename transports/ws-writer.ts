@@ -2,9 +2,10 @@
  * The hot path of WebSocket delivery (issue 8). Profiling a room fan-out
  * found the server spending most of its time framing the same text once
  * per socket (ws's `send` encodes and frames per call) and in one `writev`
- * per frame per socket. Here a broadcast is framed once and the same
- * Buffer is written to every socket, and a socket is corked for the rest
- * of the tick, so a batch of frames (a group commit's messages, a login's
+ * per frame per socket. Here a broadcast is framed once, on the OutFrame
+ * the core hands every recipient (src/core/transport.ts), and the same
+ * Buffer is written to every socket; a socket is corked for the rest of
+ * the tick, so a batch of frames (a group commit's messages, a login's
  * replay) leaves in one write.
  *
  * It writes to ws's own socket, behind ws's back, which is sound only while
@@ -16,6 +17,7 @@
  */
 import type { Duplex } from 'node:stream';
 import type { WebSocket } from 'ws';
+import type { OutFrame } from '../src/core/transport.js';
 
 /** The slice of ws internals this file relies on (ws 8: lib/websocket.js and lib/sender.js). */
 interface WsInternals {
@@ -28,20 +30,14 @@ const FIN_TEXT = 0x81;
 /** Past this much corked in one tick, the socket is flushed at once, so its buffered amount (the slow-consumer check) stays true. */
 const FLUSH_AT = 64 * 1024;
 
-let lastText: string | undefined;
-let lastFrame: Buffer | undefined;
-
 /**
- * The whole frame (header and payload in one Buffer) of a text message.
- * A broadcast hands every recipient the same string object, so a one-entry
- * cache compared by identity (V8 compares pointers first) frames it once.
- * The frame is built in one allocation (a server's frames are unmasked, so
- * the header is 2, 4 or 10 bytes of length): ws's Sender.frame would take
- * a Buffer of the payload and a second one to join header and payload,
- * which for a one-off frame such as a `login` answer doubles the garbage.
+ * The whole frame (header and payload in one Buffer) of a text message,
+ * built in one allocation (a server's frames are unmasked, so the header
+ * is 2, 4 or 10 bytes of length): ws's Sender.frame would take a Buffer of
+ * the payload and a second one to join header and payload, which for a
+ * one-off frame such as a `login` answer doubles the garbage.
  */
 export function textFrame(text: string): Buffer {
-  if (text === lastText && lastFrame !== undefined) return lastFrame;
   const length = Buffer.byteLength(text, 'utf8');
   const header = length < 126 ? 2 : length < 65536 ? 4 : 10;
   const frame = Buffer.allocUnsafe(header + length);
@@ -57,8 +53,6 @@ export function textFrame(text: string): Buffer {
     frame.writeUInt32BE(length >>> 0, 6);
   }
   frame.write(text, header, 'utf8');
-  lastText = text;
-  lastFrame = frame;
   return frame;
 }
 
@@ -81,11 +75,18 @@ function rawSocket(ws: WebSocket): Duplex | undefined {
   return socket;
 }
 
-/** Writes a text message to an open WebSocket: framed once per broadcast, corked until the end of the tick. */
+/** Writes a text message to an open WebSocket, corked until the end of the tick. */
 export function writeText(ws: WebSocket, text: string): void {
   const socket = rawSocket(ws);
   if (!socket || socket.destroyed) ws.send(text);
   else writeCorked(socket, textFrame(text));
+}
+
+/** Writes a frame many sockets share: framed by the first of them, the same bytes for the rest. */
+export function writeFrame(ws: WebSocket, frame: OutFrame): void {
+  const socket = rawSocket(ws);
+  if (!socket || socket.destroyed) ws.send(frame.text);
+  else writeCorked(socket, (frame.wire ??= textFrame(frame.text)));
 }
 
 /** An empty ping: FIN set, opcode 9, no payload, unmasked as a server's frames are (RFC 6455 section 5.5.2). */

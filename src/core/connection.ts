@@ -3,7 +3,7 @@
  * its identity once logged in, its rate limit, its in-order command queue,
  * its heartbeat state, and the frames held back while a login replays.
  */
-import type { Transport, TransportHandler } from './transport.js';
+import { OutFrame, type Transport, type TransportHandler } from './transport.js';
 import { ByeCodes, type ByeCode, type ErrorCode, ErrorCodes } from '../errors.js';
 import type { Log } from '../log.js';
 import type { OnlineUser } from './online.js';
@@ -19,7 +19,7 @@ export interface ConnectionOwner {
 }
 
 interface Held {
-  frame: string;
+  frame: OutFrame;
   channel?: string;
   offset?: number;
 }
@@ -76,14 +76,16 @@ export class Connection implements TransportHandler {
     this.owner.detach(this);
   }
 
-  /** Sends a serialized frame, or holds it while a login replays. */
-  send(frame: string, channel?: string, offset?: number): void {
+  /** Sends a serialized frame (a string of its own, or one frame shared by a fan-out), or holds it while a login replays. */
+  send(text: string | OutFrame, channel?: string, offset?: number): void {
     if (!this.open) return;
+    const frame = typeof text === 'string' ? new OutFrame(text) : text;
     if (this.held) {
       this.held.push({ frame, channel, offset });
       return;
     }
-    this.transport.send(frame);
+    if (this.transport.sendFrame) this.transport.sendFrame(frame);
+    else this.transport.send(frame.text);
     this.owner.stats.framesOut++;
     if (this.transport.bufferedAmount() > this.owner.sendBufferLimit) this.bye('slow_consumer');
   }

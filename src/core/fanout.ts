@@ -9,6 +9,7 @@ import { parseChannel } from '../channels.js';
 import type { Log } from '../log.js';
 import type { HistoryStore } from '../store/store.js';
 import type { Directory } from './online.js';
+import { OutFrame } from './transport.js';
 
 export class Fanout {
   constructor(
@@ -27,10 +28,12 @@ export class Fanout {
       return;
     }
     const [a, b] = parsed.users;
+    // One frame for both sides of the conversation, all their devices.
+    const out = new OutFrame(frame);
     for (const id of a === b ? [a] : [a, b]) {
       const user = this.dir.users.get(id);
       if (!user || user.conns.size === 0) continue;
-      this.dir.toUser(user, frame, undefined, channel, offset);
+      this.dir.toUser(user, out, undefined, channel, offset);
       this.remember(id, channel, offset);
     }
   }

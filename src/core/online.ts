@@ -4,7 +4,7 @@
  * store; here only the online members of each room are kept, so memory
  * grows with the users online, not with everyone who ever joined.
  */
-import type { TransportName } from './transport.js';
+import { OutFrame, type TransportName } from './transport.js';
 import type { ByeCode } from '../errors.js';
 import type { RoomInfo, Sender, UserInfo } from '../types.js';
 import { SmallSet } from './small-set.js';
@@ -18,7 +18,7 @@ import { SmallSet } from './small-set.js';
 export interface Peer {
   readonly transport: { readonly name: TransportName };
   readonly ip: string;
-  send(frame: string, channel?: string, offset?: number): void;
+  send(frame: string | OutFrame, channel?: string, offset?: number): void;
   bye(code: ByeCode, reason?: string): void;
 }
 
@@ -119,23 +119,31 @@ export class Directory {
     return out;
   }
 
-  /** Every connection of every logged-in user. */
-  toAll(frame: string, except?: Peer): void {
+  /** Every connection of every logged-in user; the frame is built once for all of them. */
+  toAll(text: string | OutFrame, except?: Peer): void {
+    const frame = shared(text);
     for (const u of this.users.values()) {
       for (const c of u.conns) if (c !== except) c.send(frame);
     }
   }
 
-  /** Every connection of every online member of a room. */
-  toRoom(room: RoomState, frame: string, except?: Peer | OnlineUser, channel?: string, offset?: number): void {
+  /** Every connection of every online member of a room, one frame for all. */
+  toRoom(room: RoomState, text: string | OutFrame, except?: Peer | OnlineUser, channel?: string, offset?: number): void {
+    const frame = shared(text);
     for (const u of room.online) {
       if (u === except) continue;
       for (const c of u.conns) if (c !== except) c.send(frame, channel, offset);
     }
   }
 
-  toUser(user: OnlineUser | undefined, frame: string, except?: Peer, channel?: string, offset?: number): void {
+  /** Every connection of a user, one frame for all. */
+  toUser(user: OnlineUser | undefined, text: string | OutFrame, except?: Peer, channel?: string, offset?: number): void {
     if (!user) return;
+    const frame = shared(text);
     for (const c of user.conns) if (c !== except) c.send(frame, channel, offset);
   }
+}
+
+function shared(frame: string | OutFrame): OutFrame {
+  return typeof frame === 'string' ? new OutFrame(frame) : frame;
 }

@@ -16,6 +16,19 @@
 
 export type TransportName = 'websocket' | 'comet' | 'sockjs';
 
+/**
+ * One server message, serialized once and handed as this same object to
+ * every connection it is for (a room's members, a user's devices). A
+ * transport that encodes frames (the WebSocket framing) keeps its
+ * encoding on it, so a broadcast to ten thousand sockets is encoded once;
+ * the others write `text`.
+ */
+export class OutFrame {
+  /** The WebSocket frame of `text` (header and payload), built by the first socket that writes it. */
+  wire: Buffer | undefined = undefined;
+  constructor(readonly text: string) {}
+}
+
 export interface Transport {
   readonly name: TransportName;
   /** Client address as the core should count it for per-IP limits. */
@@ -25,6 +38,12 @@ export interface Transport {
    * throw once the transport is closed: a late send is dropped.
    */
   send(frame: string): void;
+  /**
+   * Queue a frame built once for many connections: a transport that
+   * encodes (WebSocket) reuses the encoding kept on it. Without this
+   * method the core calls `send` with the frame's text.
+   */
+  sendFrame?(frame: OutFrame): void;
   /**
    * End the connection after what was already queued is written. `code`
    * is a WebSocket close code (other transports may ignore it).
