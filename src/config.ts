@@ -7,7 +7,7 @@
  */
 
 import { domainsProblem, portsProblem } from './shared/flash-policy.js';
-import { trustProblem } from './proxy-trust.js';
+import { trustProblem } from './shared/proxy-trust.js';
 
 type Kind = 'int' | 'string' | 'bool' | 'list' | 'enum';
 

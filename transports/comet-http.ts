@@ -8,7 +8,7 @@
  * frame loads).
  */
 import type { FastifyReply, FastifyRequest } from 'fastify';
-import { callbackParam, sendJsonp } from '../src/http/jsonp.js';
+import { callbackParam, sendJsonp } from '../src/shared/jsonp.js';
 
 export { callbackParam };
 

@@ -11,7 +11,7 @@
 import type { FastifyReply, FastifyRequest } from 'fastify';
 import { type ErrorCode, ErrorCodes } from '../src/errors.js';
 import { answer, fail } from './comet-http.js';
-import { reserialize, type Transport, type TransportHandler } from './transport.js';
+import { reserialize, type Transport, type TransportHandler } from '../src/core/transport.js';
 
 /** Frames answered to one poll at most; the rest wait for the next poll. */
 const MAX_FRAMES_PER_POLL = 500;

@@ -10,10 +10,10 @@
 import { randomBytes } from 'node:crypto';
 import type { FastifyInstance, FastifyReply, FastifyRequest } from 'fastify';
 import { LRUCache } from 'lru-cache';
-import { claimedOrigin } from '../src/origin.js';
+import { claimedOrigin } from '../src/shared/origin.js';
 import { answer, batchNumber, callbackParam, drain, fail, query } from './comet-http.js';
 import { CometSession, type SendBatch } from './comet-session.js';
-import type { TransportHost } from './transport.js';
+import type { TransportHost } from '../src/core/transport.js';
 
 const SID = /^[A-Za-z0-9_-]{22}$/;
 /** Percent-encoding makes a form body up to three times the text it carries; the limit is the text's. */

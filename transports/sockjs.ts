@@ -34,11 +34,11 @@ import type { FastifyInstance } from 'fastify';
 import fp from 'fastify-plugin';
 import sockjs from 'sockjs';
 import type { Connection, ServerOptions } from 'sockjs';
-import { claimedOrigin } from '../src/origin.js';
-import type { ForwardedRequest, ProxyTrust } from '../src/proxy-trust.js';
+import { claimedOrigin } from '../src/shared/origin.js';
+import type { ForwardedRequest, ProxyTrust } from '../src/shared/proxy-trust.js';
 import { type BatchableSession, flushNow, memoizeQuote, queueFrame } from './sockjs-batch.js';
 import { iframePage, serveIframe } from './sockjs-iframe.js';
-import { reserialize, type Transport, type TransportHost } from './transport.js';
+import { reserialize, type Transport, type TransportHost } from '../src/core/transport.js';
 
 /** sockjs-node's readyState of an open session (transport.js). */
 const OPEN = 1;

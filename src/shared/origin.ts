@@ -4,7 +4,6 @@
  * of the request, or the configured public URL behind a proxy; the
  * allowed list adds others, and `*` in it lets every origin in.
  */
-import type { Config } from './config.js';
 
 function normalize(origin: string): string {
   return origin.trim().replace(/\/+$/, '').toLowerCase();
@@ -18,7 +17,7 @@ export interface OriginRequest {
 
 export type OriginCheck = (origin: string, req: OriginRequest) => boolean;
 
-export function originCheck(config: Pick<Config, 'allowedOrigins' | 'publicUrl'>): OriginCheck {
+export function originCheck(config: { readonly allowedOrigins: readonly string[]; readonly publicUrl: string }): OriginCheck {
   const allowed = new Set(config.allowedOrigins.map(normalize));
   const anyOrigin = allowed.has('*');
   let publicOrigin: string | undefined;
