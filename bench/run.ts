@@ -2,9 +2,11 @@
  * Every bench, one after another, each in a process (group) of its own so
  * that none inherits another's heap, sockets or stragglers; prints one
  * markdown report, and the full run also writes it to BENCHMARKS.md at the
- * top of the repository. The last step (compare-bench.ts) measures webim
- * side by side with its peers (bench/peers/). `--quick` trims sizes (and
- * runs webim's own fan-out over WebSocket only) to stay under 6 minutes.
+ * top of the repository. Each suite has a folder of its own (store/,
+ * fanout/, longpoll/, compare/; idle/ and soak/ run by hand), sharing
+ * harness/. The last step (compare/compare-bench.ts) measures webim side by
+ * side with its peers (compare/peers/). `--quick` trims sizes (and runs
+ * webim's own fan-out over WebSocket only) to stay under 6 minutes.
  *
  *   npm run bench             # full, writes BENCHMARKS.md
  *   npm run bench -- --quick  # smaller runs, printed only
@@ -19,7 +21,8 @@ import { cpus, loadavg, totalmem } from 'node:os';
 import { performance } from 'node:perf_hooks';
 import { fileURLToPath } from 'node:url';
 import { parseArgs } from 'node:util';
-import { FANOUT_HEADER } from './fanout-report.js';
+import { FANOUT_HEADER } from './fanout/report.js';
+import { runMain } from './harness/lifetime.js';
 
 const { values } = parseArgs({ options: { quick: { type: 'boolean', default: false } } });
 const quick = values.quick;
@@ -48,10 +51,10 @@ const FANOUT_TRANSPORTS = quick ? (['ws'] as const) : (['ws', 'sockjs', 'sockjs-
 const seconds = quick ? 5 : 15;
 const drain = quick ? 15 : 30;
 const STEPS: Step[] = [
-  { title: 'store', script: 'store-bench.js', args: quick ? ['--count', '50000'] : [], limitMs: 150_000, reserveMs: 10_000 },
+  { title: 'store', script: 'store/store-bench.js', args: quick ? ['--count', '50000'] : [], limitMs: 150_000, reserveMs: 10_000 },
   ...FANOUT_TRANSPORTS.map((t) => ({
     title: `fanout ${t}`,
-    script: 'fanout-bench.js',
+    script: 'fanout/fanout-bench.js',
     args: ['--transport', t, '--members', '1000', '--rate', '10,100', '--seconds', String(seconds), '--drain', String(drain), '--rows-only'],
     limitMs: (quick ? 150 : 360) * 1000,
     reserveMs: (quick ? 60 : 120) * 1000,
@@ -60,16 +63,16 @@ const STEPS: Step[] = [
   // Full runs only: --quick keeps its 6 minutes.
   ...(quick ? [] : [{
     title: 'fanout ws 2 nodes',
-    script: 'fanout-bench.js',
+    script: 'fanout/fanout-bench.js',
     args: ['--transport', 'ws', '--nodes', '2', '--members', '1000', '--rate', '10,100', '--seconds', String(seconds), '--drain', String(drain), '--rows-only'],
     limitMs: 360_000,
     reserveMs: 120_000,
   }]),
   // Full runs only: --quick's peer comparison holds webim's polls beside the peers', and with this step as well
   // (26 s) the comparison ran out of its budget in two runs of 2026-12-03 and left a suite out.
-  ...(quick ? [] : [{ title: 'long-poll', script: 'longpoll-bench.js', args: ['--polls', '10000'], limitMs: 200_000, reserveMs: 90_000 }]),
+  ...(quick ? [] : [{ title: 'long-poll', script: 'longpoll/longpoll-bench.js', args: ['--polls', '10000'], limitMs: 200_000, reserveMs: 90_000 }]),
   // Its own budget (seconds) keeps it inside the limit, so that it prints what it measured instead of being killed.
-  { title: 'peers', script: 'compare-bench.js', args: quick ? ['--quick'] : [], limitMs: (quick ? 345 : 1500) * 1000, reserveMs: (quick ? 150 : 720) * 1000, budget: true },
+  { title: 'peers', script: 'compare/compare-bench.js', args: quick ? ['--quick'] : [], limitMs: (quick ? 345 : 1500) * 1000, reserveMs: (quick ? 150 : 720) * 1000, budget: true },
 ];
 // Under the 6 and 30 minutes asked for, with room for `npm run build` before it.
 const DEADLINE_MS = (quick ? 345 : 1740) * 1000;
@@ -83,7 +86,7 @@ const REPRODUCE = [
   'npm install',
   'npm run bench                 # everything below, under 30 minutes; rewrites this file',
   'npm run bench -- --quick      # smaller sizes, under 6 minutes, printed only',
-  'npm run build && node dist/bench/compare-bench.js [--quick] [--servers ws,webim,socket.io,sockjs] [--only ws,poll,mixed]',
+  'npm run build && node dist/bench/compare/compare-bench.js [--quick] [--servers ws,webim,socket.io,sockjs] [--only ws,poll,mixed]',
   '```',
   '',
 ].join('\n');
@@ -219,7 +222,4 @@ async function main(): Promise<void> {
   if (failed) process.exitCode = 1;
 }
 
-main().catch((err: unknown) => {
-  console.error(err);
-  process.exitCode = 1;
-});
+runMain(main);

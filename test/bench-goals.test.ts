@@ -1,12 +1,12 @@
 /**
- * The verdicts of the comparison bench's goals table (bench/compare-report.ts):
+ * The verdicts of the comparison bench's goals table (bench/compare/report.ts):
  * a memory goal is judged only on readings that settled, since a reading cut
  * short (V8's young generation still grown) can put webim anywhere, even
  * below zero KiB per connection as a quick run once did.
  */
 import t from 'tap';
-import { goals, unmeasuredSection } from '../bench/compare-report.js';
-import type { PollSuite, WindowFigures, WsSuite } from '../bench/compare-scenarios.js';
+import { goals, unmeasuredSection } from '../bench/compare/report.js';
+import type { PollSuite, WindowFigures, WsSuite } from '../bench/compare/scenarios.js';
 
 function idle(server: WsSuite['server'], kib: number, settled = true): WsSuite {
   return { server, members: 1000, setupSeconds: 1, rssPerConn: kib * 1024, heapPerConn: kib * 512, settled, windows: [], unmeasured: [] };

@@ -1,13 +1,13 @@
 /**
- * The comparison bench's peers and clients (bench/peers/, bench/compare-*.ts):
+ * The comparison bench's peers and clients (bench/compare/):
  * every server kind, over every client kind the bench uses for it,
  * delivers a room message with its body intact to each member and to no
  * one outside the room, and reports memory and CPU over IPC; a wrong peer
  * would make every ratio in BENCHMARKS.md meaningless.
  */
 import t from 'tap';
-import { type Kind, type LoadConn, openConn, serverOf } from '../bench/compare-clients.js';
-import { ServerProcess } from '../bench/compare-servers.js';
+import { type Kind, type LoadConn, openConn, serverOf } from '../bench/compare/clients.js';
+import { ServerProcess } from '../bench/compare/servers.js';
 
 const KINDS: Kind[] = ['ws', 'sio-ws', 'sio-polling', 'sockjs-ws', 'sockjs-xhr-polling', 'webim-ws', 'webim-comet'];
 

@@ -8,16 +8,18 @@
  * message costs webim (parse, validate, rate check, store, ack, deliver
  * to both members) can be set beside a bare relay's cost.
  *
- *   npm run build && node dist/bench/pair-bench.js [--servers webim,ws] [--seconds 5] [--runs 3] [--profile DIR]
+ *   npm run build && node dist/bench/compare/pair-bench.js [--servers webim,ws] [--seconds 5] [--runs 3] [--profile DIR]
  *
  * Servers start as in compare-bench (webim with its SQLite store); the
  * run stops by itself (deadline below).
  */
 import { join } from 'node:path';
 import { parseArgs } from 'node:util';
-import { openConn, type ServerName } from './compare-clients.js';
-import { startPings, WS_KIND } from './compare-scenarios.js';
-import { ServerProcess } from './compare-servers.js';
+import { runMain } from '../harness/lifetime.js';
+import { sleep } from '../harness/measure.js';
+import { openConn, type ServerName } from './clients.js';
+import { startPings, WS_KIND } from './scenarios.js';
+import { ServerProcess } from './servers.js';
 
 const { values } = parseArgs({
   options: {
@@ -30,12 +32,6 @@ const { values } = parseArgs({
 const servers = (values.servers ?? '').split(',').filter((s): s is ServerName => ['ws', 'webim', 'socket.io', 'sockjs'].includes(s));
 const seconds = Number(values.seconds);
 const runs = Number(values.runs);
-const sleep = (ms: number): Promise<void> => new Promise((r) => setTimeout(r, ms));
-const deadline = setTimeout(() => {
-  process.stderr.write('pair-bench: not done in time, giving up\n');
-  process.exit(1);
-}, (servers.length * runs * (seconds + 30) + 60) * 1000);
-deadline.unref();
 
 interface Row {
   server: ServerName;
@@ -84,10 +80,7 @@ async function main(): Promise<void> {
   }
 }
 
-main().then(
-  () => process.exit(0),
-  (err: unknown) => {
-    console.error(err);
-    process.exit(1);
-  },
-);
+runMain(main, {
+  deadline: { ms: (servers.length * runs * (seconds + 30) + 60) * 1000, giveUp: () => process.stderr.write('pair-bench: not done in time, giving up\n') },
+  exit: 'always',
+});

@@ -1,14 +1,14 @@
 /**
  * Server memory per idle WebSocket connection (issue 8): `--conns` guests
  * logged in over `/ws` (each a `lobby` member, so in a room), then quiet.
- * The server is bench/server-child.ts in a child process with `--expose-gc`;
+ * The server is bench/harness/server-child.ts in a child process with `--expose-gc`;
  * its heap (after two full GCs) and RSS are read before the first connection
  * and after the last login has settled, and the difference divided by the
  * connections. The clients are one process here, from 127.0.0.2..
  * (4,000 connections per source address).
  *
- *   npm run build && node dist/bench/idle-bench.js --conns 2000
- *   node dist/bench/idle-bench.js --server /other/build/dist/bench/server-child.js   # another build, same measure
+ *   npm run build && node dist/bench/idle/idle-bench.js --conns 2000
+ *   node dist/bench/idle/idle-bench.js --server /other/build/dist/bench/harness/server-child.js   # another build, same measure
  *
  * `--presence-limit` is passed to the server (default 100) so that setting
  * up thousands of users costs seconds, not the O(n²) presence storm of
@@ -16,16 +16,13 @@
  * holds. Stops by itself within `--deadline` seconds and kills what it
  * started.
  */
-import { type ChildProcess, fork } from 'node:child_process';
-import { mkdtempSync, rmSync } from 'node:fs';
-import { tmpdir } from 'node:os';
-import { join } from 'node:path';
 import { performance } from 'node:perf_hooks';
-import { fileURLToPath } from 'node:url';
 import { parseArgs } from 'node:util';
 import WebSocket from 'ws';
-import { SERVER_NODE_ARGS } from './compare-servers.js';
-import type { FromServer, ToServer } from './server-child.js';
+import { runMain, Teardown } from '../harness/lifetime.js';
+import { sleep } from '../harness/measure.js';
+import { SERVER_CHILD, SERVER_NODE_ARGS, ServerChild } from '../harness/server-handle.js';
+import { inLanes } from '../harness/worker.js';
 
 const { values } = parseArgs({
   options: {
@@ -41,41 +38,16 @@ const conns = Number(values.conns);
 const concurrency = Number(values.concurrency);
 const deadlineMs = Number(values.deadline) * 1000;
 if (!Number.isInteger(conns) || conns < 1 || conns > 16_000) throw new Error('--conns must be an integer in 1..16000');
-const serverScript = values.server ?? fileURLToPath(new URL('./server-child.js', import.meta.url));
-const dataDir = mkdtempSync(join(tmpdir(), 'webim-idle-'));
-const children: ChildProcess[] = [];
+const teardown = new Teardown();
+const dataDir = teardown.tempDir('webim-idle-');
 const sockets: WebSocket[] = [];
-
-function cleanup(): void {
+teardown.add(() => {
   for (const s of sockets) s.terminate();
-  for (const c of children) if (c.exitCode === null && c.signalCode === null) c.kill('SIGKILL');
-  rmSync(dataDir, { recursive: true, force: true });
-}
+});
 
-const deadline = setTimeout(() => {
-  process.stderr.write(`idle: not done after ${deadlineMs / 1000} s, giving up\n`);
-  cleanup();
-  process.exit(1);
-}, deadlineMs);
-deadline.unref();
-
-function ask(server: ChildProcess, msg: ToServer, type: FromServer['type']): Promise<FromServer> {
-  return new Promise((resolve) => {
-    const on = (m: FromServer): void => {
-      if (m.type !== type) return;
-      server.off('message', on);
-      resolve(m);
-    };
-    server.on('message', on);
-    server.send(msg);
-  });
-}
-
-/** Settled (bench-ipc.ts): both readings wait for V8 to give back what the setup grew. */
-async function mem(server: ChildProcess): Promise<{ heapUsed: number; rss: number }> {
-  const m = await ask(server, { type: 'mem', settle: true }, 'mem');
-  if (m.type !== 'mem') throw new Error('unreachable');
-  return m;
+/** Settled (serve-bench.ts): both readings wait for V8 to give back what the setup grew. */
+async function mem(server: ServerChild): Promise<{ heapUsed: number; rss: number }> {
+  return server.ask({ type: 'mem', settle: true }, 'mem');
 }
 
 /** Opens one connection from `address`, logs in as `name` and resolves once the `login` answer arrived. */
@@ -92,27 +64,16 @@ function connect(port: number, address: string, name: string): Promise<void> {
   });
 }
 
-const sleep = (ms: number): Promise<void> => new Promise((r) => setTimeout(r, ms));
-
 async function main(): Promise<void> {
   const args = ['--host', '127.0.0.1', '--port', '0', '--data-dir', dataDir, '--log-level', 'warn',
     '--max-connections-per-ip', '1000000', '--rate-limit', '1000000', '--rate-burst', '1000000'];
   // The limit is a flag of this webim; a build from before it reads it from the environment and ignores it.
   const env = { ...process.env, WEBIM_PRESENCE_LIMIT: values['presence-limit'] };
-  const server = fork(serverScript, args, { execArgv: SERVER_NODE_ARGS, env, stdio: ['ignore', 'inherit', 'inherit', 'ipc'] });
-  children.push(server);
-  const ready = await new Promise<FromServer>((resolve) => server.once('message', resolve));
-  if (ready.type !== 'ready') throw new Error('server did not start');
+  const server = await ServerChild.fork('server', values.server ?? SERVER_CHILD, args, { execArgv: SERVER_NODE_ARGS, env, forked: (c) => teardown.track(c) });
   const before = await mem(server);
   const t0 = performance.now();
-  let next = 0;
-  const lane = async (): Promise<void> => {
-    while (next < conns) {
-      const i = next++;
-      await connect(ready.port, `127.0.0.${2 + Math.floor(i / 4000)}`, `idle${i}`);
-    }
-  };
-  await Promise.all(Array.from({ length: concurrency }, lane));
+  const failures = await inLanes(conns, concurrency, (i) => connect(server.port, `127.0.0.${2 + Math.floor(i / 4000)}`, `idle${i}`));
+  if (failures.count > 0) throw new Error(`${failures.count} of ${conns} logins failed, first: ${failures.first}`);
   const setupSeconds = (performance.now() - t0) / 1000;
   // Let the presence and the sockets' buffers settle before measuring.
   await sleep(2000);
@@ -122,16 +83,10 @@ async function main(): Promise<void> {
   console.log(`| connections | setup (s) | heap per connection (KiB) | RSS per connection (KiB) | server RSS (MiB) |`);
   console.log(`|---:|---:|---:|---:|---:|`);
   console.log(`| ${conns} | ${setupSeconds.toFixed(1)} | ${(heap / 1024).toFixed(2)} | ${(rss / 1024).toFixed(2)} | ${(after.rss / 1048576).toFixed(1)} |`);
-  server.send({ type: 'stop' } satisfies ToServer);
-  await Promise.race([new Promise((r) => server.once('exit', r)), sleep(5000)]);
+  await server.stop();
 }
 
-main()
-  .catch((err: unknown) => {
-    console.error(err);
-    process.exitCode = 1;
-  })
-  .finally(() => {
-    cleanup();
-    clearTimeout(deadline);
-  });
+runMain(main, {
+  teardown,
+  deadline: { ms: deadlineMs, giveUp: () => process.stderr.write(`idle: not done after ${deadlineMs / 1000} s, giving up\n`) },
+});

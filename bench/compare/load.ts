@@ -1,16 +1,16 @@
 /**
  * The load generators of the comparison bench: `procs` worker processes
- * (compare-worker.ts) holding one kind of connection between them, each
+ * (worker.ts) holding one kind of connection between them, each
  * from source addresses of its own (127.0.0.2 upwards, never reused within
  * a run, so ephemeral ports and TIME_WAIT never run short), and the
  * figures of a send window from what they report.
  */
 import { type ChildProcess, fork } from 'node:child_process';
 import { fileURLToPath } from 'node:url';
-import type { Kind } from './compare-clients.js';
-import { once } from './compare-servers.js';
-import type { FromWorker, ToWorker, WindowReport } from './compare-worker.js';
-import { quantile } from './fanout-report.js';
+import { quantile } from '../harness/measure.js';
+import { nextMessage } from '../harness/server-handle.js';
+import type { Kind } from './clients.js';
+import type { FromWorker, ToWorker, WindowReport } from './worker.js';
 
 let nextAddress = 2;
 function addresses(n: number): string[] {
@@ -45,7 +45,7 @@ export class LoadPool {
     const procs = Math.max(1, Math.min(o.procs, count));
     // NODE_ENV=production turns off sockjs-client's debug calls, which cost per frame even when silent.
     const workers = Array.from({ length: procs }, () =>
-      fork(fileURLToPath(new URL('./compare-worker.js', import.meta.url)), [], { stdio: ['ignore', 'inherit', 'inherit', 'ipc'], env: { ...process.env, NODE_ENV: 'production' } }),
+      fork(fileURLToPath(new URL('./worker.js', import.meta.url)), [], { stdio: ['ignore', 'inherit', 'inherit', 'ipc'], env: { ...process.env, NODE_ENV: 'production' } }),
     );
     const pool = new LoadPool(workers);
     const per = Math.ceil(count / procs);
@@ -62,7 +62,7 @@ export class LoadPool {
         if (total % 2000 < 500) o.log(`${total} ${kind} connections open after ${((Date.now() - t0) / 1000).toFixed(1)} s`);
       });
       w.send(msg);
-      return once<FromWorker>(w, (m) => m.type === 'opened', `${kind} worker ${i} open`, 600_000);
+      return nextMessage<FromWorker>(w, (m) => m.type === 'opened', `${kind} worker ${i} open`, 600_000);
     });
     try {
       let failed = 0;
@@ -82,7 +82,7 @@ export class LoadPool {
   }
 
   private async all(msg: ToWorker, answer: FromWorker['type'], ms: number): Promise<FromWorker[]> {
-    const replies = this.workers.map((w, i) => once<FromWorker>(w, (m) => m.type === answer, `worker ${i} ${msg.type}`, ms));
+    const replies = this.workers.map((w, i) => nextMessage<FromWorker>(w, (m) => m.type === answer, `worker ${i} ${msg.type}`, ms));
     for (const w of this.workers) w.send(msg);
     return Promise.all(replies);
   }
@@ -98,7 +98,7 @@ export class LoadPool {
 
   /** Starts counting a window's bodies; `reports` ends with every worker's report (wrapped: an async function's promise would adopt it). */
   async expect(window: number, room: 'big' | 'small', messages: number, limitMs: number): Promise<{ reports: Promise<WindowReport[]> }> {
-    const dones = this.workers.map((w, i) => once<FromWorker>(w, (m) => m.type === 'done' && m.window === window, `worker ${i} window ${window}`, limitMs));
+    const dones = this.workers.map((w, i) => nextMessage<FromWorker>(w, (m) => m.type === 'done' && m.window === window, `worker ${i} window ${window}`, limitMs));
     for (const d of dones) d.catch(() => undefined);
     await this.all({ type: 'expect', window, room, messages }, 'expecting', 30_000);
     return { reports: Promise.all(dones).then((rs) => rs.filter((r): r is WindowReport => r.type === 'done')) };

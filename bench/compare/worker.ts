@@ -10,9 +10,10 @@
  * floor(i / devices); the first device of an identity logs in by name,
  * the others with its token, and only it joins (membership is per user).
  */
-import http from 'node:http';
-import { cpuUsage } from 'node:process';
-import { type Kind, type LoadConn, openConn, serverOf } from './compare-clients.js';
+import { useSourceAddress } from '../harness/chat-session.js';
+import { Receipts, type WindowCommand, type WindowTally } from '../harness/receipts.js';
+import { Failures, inLanes, onParentMessages, toParent } from '../harness/worker.js';
+import { type Kind, type LoadConn, openConn, serverOf } from './clients.js';
 
 export interface OpenMsg {
   type: 'open';
@@ -27,22 +28,14 @@ export interface OpenMsg {
 }
 export type ToWorker =
   | OpenMsg
-  | { type: 'sync' }
+  | WindowCommand
   | { type: 'pause'; every: number }
   | { type: 'resume' }
-  | { type: 'expect'; window: number; room: 'big' | 'small'; messages: number }
-  | { type: 'collect'; window: number };
-export interface WindowReport {
-  type: 'done';
-  window: number;
-  counts: number[];
-  first: number[];
-  last: number[];
-  /** Connections expected to get the window's bodies, and how many of them got all, or closed. */
+  | { type: 'expect'; window: number; room: 'big' | 'small'; messages: number };
+export interface WindowReport extends WindowTally {
+  /** Connections expected to get the window's bodies, and how many of them got all. */
   expected: number;
   complete: number;
-  closed: number;
-  cpuMs: number;
 }
 export type FromWorker =
   | { type: 'progress'; opened: number }
@@ -62,9 +55,7 @@ interface Member {
 }
 const members: Member[] = [];
 
-function send(msg: FromWorker): void {
-  process.send?.(msg);
-}
+const send = (msg: FromWorker): void => toParent(msg);
 
 function roomsOf(index: number, start: OpenMsg): string[] {
   const webim = serverOf(start.kind) === 'webim';
@@ -84,16 +75,10 @@ async function openOne(start: OpenMsg, index: number, token: string | undefined)
 
 async function open(start: OpenMsg): Promise<void> {
   // sockjs-client's XHR transports use the global agent: from this process's first address.
-  Reflect.set(http, 'globalAgent', new http.Agent({ keepAlive: true, localAddress: start.addresses[0] }));
-  let failed = 0;
-  let firstError: string | undefined;
+  useSourceAddress(start.addresses[0] as string);
   const opened = (index: number, conn: LoadConn): void => {
     members.push({ index, conn, paused: false });
     if (members.length % 500 === 0) send({ type: 'progress', opened: members.length });
-  };
-  const failure = (err: unknown): void => {
-    failed++;
-    firstError ??= String(err);
   };
   const groups = new Map<number, number[]>();
   for (let i = start.first; i < start.first + start.count; i++) {
@@ -101,29 +86,29 @@ async function open(start: OpenMsg): Promise<void> {
     groups.set(id, [...(groups.get(id) ?? []), i]);
   }
   const queue = [...groups.values()];
-  const lane = async (): Promise<void> => {
-    for (let group = queue.shift(); group !== undefined; group = queue.shift()) {
-      const [lead, ...rest] = group as [number, ...number[]];
-      let token: string | undefined;
-      try {
-        const conn = await openOne(start, lead, undefined);
-        opened(lead, conn);
-        token = conn.token;
-      } catch (err) {
-        failure(err);
-        failed += rest.length;
-        continue;
-      }
+  // An identity's first device logs in by name; the others with its token, so they wait for it.
+  const failures = new Failures();
+  await inLanes(
+    queue.length,
+    start.concurrency,
+    async (g) => {
+      const [lead, ...rest] = queue[g] as [number, ...number[]];
+      const conn = await openOne(start, lead, undefined).catch((err: unknown) => {
+        // Without the first device's token the others cannot log in: they fail with it.
+        failures.count += rest.length;
+        throw err;
+      });
+      opened(lead, conn);
       // The other devices of an identity, a bounded number at a time.
       for (let k = 0; k < rest.length; k += 50) {
         const batch = rest.slice(k, k + 50);
-        const results = await Promise.allSettled(batch.map((i) => openOne(start, i, token)));
-        results.forEach((r, j) => (r.status === 'fulfilled' ? opened(batch[j] as number, r.value) : failure(r.reason)));
+        const results = await Promise.allSettled(batch.map((i) => openOne(start, i, conn.token)));
+        results.forEach((r, j) => (r.status === 'fulfilled' ? opened(batch[j] as number, r.value) : failures.add(r.reason)));
       }
-    }
-  };
-  await Promise.all(Array.from({ length: start.concurrency }, lane));
-  send({ type: 'opened', opened: members.length, failed, firstError });
+    },
+    failures,
+  );
+  send({ type: 'opened', opened: members.length, failed: failures.count, firstError: failures.first });
 }
 
 async function sync(): Promise<void> {
@@ -148,10 +133,7 @@ let finishWindow: (() => void) | undefined;
 let smallCount = 0;
 
 function expect(window: number, room: 'big' | 'small', messages: number): void {
-  const counts = new Array<number>(messages).fill(0);
-  const first = new Array<number>(messages).fill(0);
-  const last = new Array<number>(messages).fill(0);
-  const cpu0 = cpuUsage();
+  const receipts = new Receipts(window, messages);
   const expected = members.filter((m) => !m.paused && (room === 'big' || m.index < smallCount));
   const got = new Map<Member, number>();
   let waiting = expected.length;
@@ -161,10 +143,9 @@ function expect(window: number, room: 'big' | 'small', messages: number): void {
     reported = true;
     finishWindow = undefined;
     for (const m of members) m.conn.onText = () => {};
-    const used = cpuUsage(cpu0);
     const complete = expected.filter((m) => got.get(m) === messages).length;
     const closed = expected.filter((m) => m.conn.closed()).length;
-    send({ type: 'done', window, counts, first, last, expected: expected.length, complete, closed, cpuMs: (used.user + used.system) / 1000 });
+    send({ ...receipts.tally(closed), expected: expected.length, complete });
   };
   finishWindow = finish;
   for (const m of expected) {
@@ -176,9 +157,7 @@ function expect(window: number, room: 'big' | 'small', messages: number): void {
       if (seq >= messages) return;
       const n = (got.get(m) as number) + 1;
       got.set(m, n);
-      if (counts[seq] === 0 || at < (first[seq] as number)) first[seq] = at;
-      counts[seq] = (counts[seq] as number) + 1;
-      if (at > (last[seq] as number)) last[seq] = at;
+      receipts.add(seq, at);
       if (n === messages && --waiting === 0) finish();
     };
   }
@@ -186,25 +165,22 @@ function expect(window: number, room: 'big' | 'small', messages: number): void {
   if (waiting === 0) finish();
 }
 
-process.on('message', (msg: ToWorker) => {
-  const fail = (err: unknown): void => {
-    console.error(err);
-    process.exit(1);
-  };
-  if (msg.type === 'open') {
+onParentMessages<ToWorker>({
+  open: (msg) => {
     smallCount = msg.smallCount;
-    open(msg).catch(fail);
-  } else if (msg.type === 'sync') sync().catch(fail);
-  else if (msg.type === 'pause') pause(msg.every);
-  else if (msg.type === 'resume') {
+    return open(msg);
+  },
+  sync: () => sync(),
+  pause: (msg) => pause(msg.every),
+  resume: () => {
     for (const m of members.filter((x) => x.paused)) {
       m.conn.resume?.();
       m.paused = false;
     }
     send({ type: 'paused', paused: 0 });
-  }
-  else if (msg.type === 'expect') expect(msg.window, msg.room, msg.messages);
-  else if (msg.type === 'collect' && msg.window >= 0) finishWindow?.();
+  },
+  expect: (msg) => expect(msg.window, msg.room, msg.messages),
+  collect: (msg) => {
+    if (msg.window >= 0) finishWindow?.();
+  },
 });
-// The bench went away (done, killed, crashed): leave at once, without closing handshakes.
-process.on('disconnect', () => process.exit(0));

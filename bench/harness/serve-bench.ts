@@ -1,27 +1,18 @@
 /**
- * The bench side of every server process, webim's (bench/server-child.ts)
- * and each peer's: the IPC messages listed in bench/server-child.ts, so
- * the comparison bench measures webim and every peer the same way: RSS and
- * heap after two forced collections, CPU from process.cpuUsage, event-loop
- * busy time from eventLoopUtilization, and a V8 CPU profile on request.
+ * The bench side of every server process, webim's (server-child.ts) and
+ * each peer's (bench/compare/peers/): the IPC messages listed in
+ * server-child.ts, so that webim and every peer are measured the same way:
+ * RSS and heap after two forced collections, CPU from process.cpuUsage,
+ * event-loop busy time from eventLoopUtilization, and a V8 CPU profile on
+ * request.
  */
 import { writeFileSync } from 'node:fs';
+import type { Server } from 'node:http';
 import { Session } from 'node:inspector/promises';
 import { type EventLoopUtilization, performance } from 'node:perf_hooks';
 import { getHeapSpaceStatistics } from 'node:v8';
 import type { FromServer, ToServer } from './server-child.js';
-
-/** The chat-equivalent protocol every peer speaks: JSON text messages. */
-export interface PeerCommand {
-  join?: string;
-  room?: string;
-  body?: string;
-}
-
-/** One message per broadcast, the same bytes to every member: `{"room":R,"body":B}`. */
-export function broadcastText(room: string, body: string): string {
-  return JSON.stringify({ room, body });
-}
+import { onParentMessages, toParent } from './worker.js';
 
 function sockets(): { sockets: number; timers: number } {
   let sockets = 0;
@@ -99,11 +90,9 @@ export function serveBench(port: number, close: () => Promise<void>): void {
   let since: EventLoopUtilization = performance.eventLoopUtilization();
   let cpuSince = process.cpuUsage();
   let wallSince = performance.now();
-  const reply = (msg: FromServer): void => {
-    process.send?.(msg);
-  };
-  process.on('message', (msg: ToServer) => {
-    if (msg.type === 'mem') {
+  const reply = (msg: FromServer): void => toParent(msg);
+  onParentMessages<ToServer>({
+    mem: (msg) => {
       const measure = (): void => {
         // Twice: the first pass may only finalize what the second frees.
         gc?.();
@@ -113,32 +102,34 @@ export function serveBench(port: number, close: () => Promise<void>): void {
       };
       if (msg.settle === true) whenYoungGenSettled(measure, msg.settleLimitMs ?? SETTLE_LIMIT_MS);
       else measure();
-    } else if (msg.type === 'loop') {
+    },
+    loop: () => {
       const cpu = process.cpuUsage(cpuSince);
       const now = performance.now();
       reply({ type: 'loop', busyMs: performance.eventLoopUtilization(since).active, cpuMs: (cpu.user + cpu.system) / 1000, wallMs: now - wallSince });
       since = performance.eventLoopUtilization();
       cpuSince = process.cpuUsage();
       wallSince = now;
-    } else if (msg.type === 'profile-start') {
+    },
+    'profile-start': () => {
       profiler.start().then(
         () => reply({ type: 'profile', file: '' }),
         (err: unknown) => reply({ type: 'profile', file: '', error: String(err) }),
       );
-    } else if (msg.type === 'profile-stop') {
+    },
+    'profile-stop': (msg) => {
       profiler.stop(msg.file).then(
         () => reply({ type: 'profile', file: msg.file }),
         (err: unknown) => reply({ type: 'profile', file: msg.file, error: String(err) }),
       );
-    } else if (msg.type === 'stop') {
+    },
+    stop: () => {
       close().then(
         () => process.exit(0),
         () => process.exit(1),
       );
-    }
+    },
   });
-  // The bench went away (killed, crashed): do not outlive it.
-  process.on('disconnect', () => process.exit(0));
   reply({ type: 'ready', port });
 }
 
@@ -146,4 +137,12 @@ export function serveBench(port: number, close: () => Promise<void>): void {
 export function portArg(): number {
   const n = Number(process.argv[2] ?? '0');
   return Number.isInteger(n) && n >= 0 ? n : 0;
+}
+
+/** Serves the bench's questions once `http` listens on 127.0.0.1 (the port from portArg); `close` stops the server. */
+export function listenForBench(http: Server, close: () => Promise<void>): void {
+  http.listen(portArg(), '127.0.0.1', () => {
+    const address = http.address();
+    serveBench(typeof address === 'object' && address ? address.port : 0, close);
+  });
 }

@@ -3,7 +3,7 @@
  * `ws` ceiling (or, for long-polls, which the ceiling does not have, to
  * webim's Comet), and the issue's goals checked against the same run.
  */
-import type { MixedSuite, PollSuite, Rtt, WindowFigures, WsSuite } from './compare-scenarios.js';
+import type { MixedSuite, PollSuite, Rtt, WindowFigures, WsSuite } from './scenarios.js';
 
 const kib = (b: number): string => (Number.isFinite(b) ? (b / 1024).toFixed(2) : 'n/a');
 const ms = (v: number): string => (Number.isFinite(v) ? v.toFixed(v < 100 ? 1 : 0) : 'n/a');

@@ -20,12 +20,13 @@
  * messages record a V8 CPU profile (a .cpuprofile file for Chrome
  * DevTools) between start and stop, to see where the server's time goes.
  */
-import { parseConfig } from '../src/config.js';
-import { createServer } from '../src/server.js';
-import { serveBench } from './bench-ipc.js';
+import { parseConfig } from '../../src/config.js';
+import { createServer } from '../../src/server.js';
+import { runMain } from './lifetime.js';
+import { serveBench } from './serve-bench.js';
 
 export type ToServer =
-  /** settle: first wait (at most settleLimitMs, 40 s by default) for V8 to give back a young generation grown by the setup (bench-ipc.ts). */
+  /** settle: first wait (at most settleLimitMs, 40 s by default) for V8 to give back a young generation grown by the setup (serve-bench.ts). */
   | { type: 'mem'; settle?: boolean; settleLimitMs?: number }
   | { type: 'loop' }
   | { type: 'stop' }
@@ -44,7 +45,4 @@ async function main(): Promise<void> {
   serveBench(port, () => server.close());
 }
 
-main().catch((err: unknown) => {
-  console.error(err);
-  process.exit(1);
-});
+runMain(main, { exit: 'on-error' });

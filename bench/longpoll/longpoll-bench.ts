@@ -1,8 +1,8 @@
 /**
  * Held Comet polls on one machine: the server's memory per held poll, and
  * the time one room message takes to reach every poller. The server runs
- * as a child process (bench/server-child.ts); `--procs` client processes
- * (bench/longpoll-worker.ts) hold `--polls` polls between them, from
+ * as a child process (bench/harness/server-child.ts); `--procs` client
+ * processes (worker.ts) hold `--polls` polls between them, from
  * source addresses 127.0.0.2, 127.0.0.3, ... Prints a markdown table.
  *
  *   npm run bench:longpoll -- --polls 10000 --procs 4
@@ -11,18 +11,17 @@
  * poller has the message within one second. Stops by itself within three
  * minutes and kills every process it started.
  */
-import { type ChildProcess, fork } from 'node:child_process';
-import { mkdtempSync, rmSync } from 'node:fs';
-import { cpus, loadavg, tmpdir } from 'node:os';
-import { join } from 'node:path';
+import { fork } from 'node:child_process';
+import { cpus, loadavg } from 'node:os';
 import { performance } from 'node:perf_hooks';
 import { fileURLToPath } from 'node:url';
 import { parseArgs } from 'node:util';
 import WebSocket from 'ws';
-import { cutShort } from './bench-ipc.js';
-import { once, SERVER_NODE_ARGS, vmRss } from './compare-servers.js';
-import type { FromServer, ToServer } from './server-child.js';
-import type { FromWorker, ToWorker } from './longpoll-worker.js';
+import { runMain, Teardown } from '../harness/lifetime.js';
+import { intFlag, now, quantile, sleep } from '../harness/measure.js';
+import { cutShort } from '../harness/serve-bench.js';
+import { type Memory, nextMessage, SERVER_CHILD, SERVER_NODE_ARGS, ServerChild } from '../harness/server-handle.js';
+import type { FromWorker, ToWorker } from './worker.js';
 
 const DEADLINE_MS = 170_000;
 const ADDRESSES_PER_PROC = 8;
@@ -32,63 +31,21 @@ const { values } = parseArgs({
     polls: { type: 'string', default: '10000' },
     procs: { type: 'string', default: '4' },
     concurrency: { type: 'string', default: '32' },
-    // How long each settled reading may wait (bench-ipc.ts); unset: the server's default. --quick runs pass 10 s.
+    // How long each settled reading may wait (serve-bench.ts); unset: the server's default. --quick runs pass 10 s.
     'settle-ms': { type: 'string' },
   },
 });
 
-function positive(name: string, text: string | undefined, max: number): number {
-  const n = Number(text);
-  if (!Number.isInteger(n) || n < 1 || n > max) throw new Error(`--${name} must be an integer in 1..${max}, not ${text}`);
-  return n;
-}
+const polls = intFlag('polls', values.polls, 1, 100_000);
+const procs = intFlag('procs', values.procs, 1, 30);
+const concurrency = intFlag('concurrency', values.concurrency, 1, 1000);
+const settleMs = values['settle-ms'] === undefined ? undefined : intFlag('settle-ms', values['settle-ms'], 1, 120_000);
+const teardown = new Teardown();
+const dataDir = teardown.tempDir('webim-lpbench-');
 
-const polls = positive('polls', values.polls, 100_000);
-const procs = positive('procs', values.procs, 30);
-const concurrency = positive('concurrency', values.concurrency, 1000);
-const settleMs = values['settle-ms'] === undefined ? undefined : positive('settle-ms', values['settle-ms'], 120_000);
-const here = (file: string): string => fileURLToPath(new URL(file, import.meta.url));
-const children: ChildProcess[] = [];
-const dataDir = mkdtempSync(join(tmpdir(), 'webim-lpbench-'));
-
-function cleanup(): void {
-  for (const c of children) if (c.exitCode === null && c.signalCode === null) c.kill('SIGKILL');
-  rmSync(dataDir, { recursive: true, force: true });
-}
-
-const deadline = setTimeout(() => {
-  process.stderr.write(`bench: not done after ${DEADLINE_MS / 1000} s, giving up\n`);
-  cleanup();
-  process.exit(1);
-}, DEADLINE_MS);
-deadline.unref();
-
-interface ServerState {
-  rss: number;
-  heap: number;
-  /** V8's young generation at the reading (cutShort: the wait ran out before it shrank). */
-  young: number;
-  sockets: number;
-  timers: number;
-}
-
-/** settle: wait for V8 to give back what the setup grew (bench-ipc.ts), for the two readings a figure is the difference of. */
-async function memory(server: ChildProcess, settle = false): Promise<ServerState> {
-  const request: ToServer = { type: 'mem', settle, ...(settleMs === undefined ? {} : { settleLimitMs: settleMs }) };
-  const answer = once<FromServer>(server, (m) => m.type === 'mem', 'memory', 120_000);
-  server.send(request);
-  const m = await answer;
-  if (m.type !== 'mem') throw new Error('unreachable');
-  return { rss: vmRss(server.pid as number), heap: m.heapUsed, young: m.young, sockets: m.sockets, timers: m.timers };
-}
-
-/** ms the server's event loop was busy, and CPU ms it used, since the last call. */
-async function loopBusy(server: ChildProcess): Promise<{ busyMs: number; cpuMs: number }> {
-  const request: ToServer = { type: 'loop' };
-  const answer = once<FromServer>(server, (m) => m.type === 'loop', 'event loop', 120_000);
-  server.send(request);
-  const m = await answer;
-  return m.type === 'loop' ? m : { busyMs: NaN, cpuMs: NaN };
+/** settle: wait for V8 to give back what the setup grew (serve-bench.ts), for the two readings a figure is the difference of. */
+function memory(server: ServerChild, settle = false): Promise<Memory> {
+  return server.memory(settle, settleMs);
 }
 
 function login(port: number): Promise<{ ws: WebSocket; token: string }> {
@@ -103,31 +60,18 @@ function login(port: number): Promise<{ ws: WebSocket; token: string }> {
   });
 }
 
-function quantile(sorted: number[], q: number): number {
-  if (sorted.length === 0) return NaN;
-  return sorted[Math.min(sorted.length - 1, Math.ceil(q * sorted.length) - 1)] as number;
-}
-
-const sleep = (ms: number): Promise<void> => new Promise((r) => setTimeout(r, ms));
-
 async function main(): Promise<void> {
   const loadAtStart = loadavg()[0] ?? NaN;
   const serverArgs = ['--host', '127.0.0.1', '--port', '0', '--store', 'memory', '--data-dir', dataDir, '--log-level', 'warn',
     '--max-connections-per-ip', '100000', '--rate-limit', '1000000', '--rate-burst', '1000000', '--poll-timeout', '55000'];
-  const server = fork(here('./server-child.js'), serverArgs, { execArgv: SERVER_NODE_ARGS, stdio: ['ignore', 'inherit', 'inherit', 'ipc'] });
-  children.push(server);
-  const ready = await once<FromServer>(server, (m) => m.type === 'ready', 'server start', 15_000);
-  if (ready.type !== 'ready') throw new Error('unreachable');
-  const { ws, token } = await login(ready.port);
+  const server = await ServerChild.fork('server', SERVER_CHILD, serverArgs, { execArgv: SERVER_NODE_ARGS, forked: (c) => teardown.track(c), readyMs: 15_000 });
+  const { ws, token } = await login(server.port);
   const before = await memory(server, true);
 
   process.stderr.write(`holding ${polls} polls from ${procs} processes...\n`);
   const setupStarted = performance.now();
-  const workers = Array.from({ length: procs }, () => {
-    const w = fork(here('./longpoll-worker.js'), [], { stdio: ['ignore', 'inherit', 'inherit', 'ipc'] });
-    children.push(w);
-    return w;
-  });
+  const workerScript = fileURLToPath(new URL('./worker.js', import.meta.url));
+  const workers = Array.from({ length: procs }, () => teardown.track(fork(workerScript, [], { stdio: ['ignore', 'inherit', 'inherit', 'ipc'] })));
   const marker = `bench-${Date.now()}`;
   const readies = workers.map((w, i) => {
     const count = Math.floor(polls / procs) + (i < polls % procs ? 1 : 0);
@@ -135,9 +79,9 @@ async function main(): Promise<void> {
     w.on('message', (m: FromWorker) => {
       if (m.type === 'progress') process.stderr.write(`  worker ${i}: ${m.held} held\n`);
     });
-    const start: ToWorker = { type: 'start', port: ready.port, count, addresses, token, marker, concurrency };
+    const start: ToWorker = { type: 'start', port: server.port, count, addresses, token, marker, concurrency };
     w.send(start);
-    return once<FromWorker>(w, (m) => m.type === 'ready', `worker ${i} setup`, 140_000);
+    return nextMessage<FromWorker>(w, (m) => m.type === 'ready', `worker ${i} setup`, 140_000);
   });
   const results = await Promise.all(readies);
   const setupSeconds = (performance.now() - setupStarted) / 1000;
@@ -156,10 +100,10 @@ async function main(): Promise<void> {
   await sleep(1000);
   after = await memory(server, true);
 
-  await loopBusy(server);
+  await server.loop();
   process.stderr.write(`${held} polls held; sending one room message...\n`);
-  const dones = workers.map((w, i) => once<FromWorker>(w, (m) => m.type === 'done', `worker ${i} delivery`, 15_000));
-  const sentAt = performance.timeOrigin + performance.now();
+  const dones = workers.map((w, i) => nextMessage<FromWorker>(w, (m) => m.type === 'done', `worker ${i} delivery`, 15_000));
+  const sentAt = now();
   ws.send(JSON.stringify({ cmd: 'send', to: { room: 'lobby' }, type: 'text', body: marker, cid: marker }));
   const collect = setTimeout(() => {
     const msg: ToWorker = { type: 'collect' };
@@ -175,7 +119,7 @@ async function main(): Promise<void> {
     for (const at of d.times) latencies.push(at - sentAt);
   }
   latencies.sort((a, b) => a - b);
-  const serverBusy = await loopBusy(server);
+  const serverBusy = await server.loop();
   ws.close();
 
   const kib = (bytes: number): string => (bytes / 1024).toFixed(2);
@@ -204,23 +148,10 @@ async function main(): Promise<void> {
   console.log('| measure | value |\n|---|---|');
   for (const [k, v] of rows) console.log(`| ${k} | ${v} |`);
 
-  const stop: ToServer = { type: 'stop' };
-  server.send(stop);
-  await new Promise<void>((resolve) => {
-    const timer = setTimeout(resolve, 5000);
-    server.once('exit', () => {
-      clearTimeout(timer);
-      resolve();
-    });
-  });
+  await server.stop();
 }
 
-main()
-  .catch((err: unknown) => {
-    console.error(err);
-    process.exitCode = 1;
-  })
-  .finally(() => {
-    cleanup();
-    clearTimeout(deadline);
-  });
+runMain(main, {
+  teardown,
+  deadline: { ms: DEADLINE_MS, giveUp: () => process.stderr.write(`bench: not done after ${DEADLINE_MS / 1000} s, giving up\n`) },
+});

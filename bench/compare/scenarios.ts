@@ -3,17 +3,16 @@
  * idle WebSocket connections, then room fan-out windows on the same
  * connections with a 1:1 round trip measured alongside, then slow
  * consumers; held long-polls; and (webim only) one room of WebSocket,
- * SockJS and Comet users. Each returns figures; compare-report.ts prints.
+ * SockJS and Comet users. Each returns figures; report.ts prints.
  */
 import { join } from 'node:path';
-import { performance } from 'node:perf_hooks';
-import { cutShort } from './bench-ipc.js';
-import { now } from './bench-client.js';
-import { type Kind, type LoadConn, openConn, type ServerName } from './compare-clients.js';
-import { type Delivery, delivery, LoadPool } from './compare-load.js';
-import { ServerProcess } from './compare-servers.js';
-import { fanoutBody } from './compare-worker.js';
-import { quantile } from './fanout-report.js';
+import { FILLER } from '../harness/chat-session.js';
+import { now, quantile, sendPaced, sleep } from '../harness/measure.js';
+import { cutShort } from '../harness/serve-bench.js';
+import { type Kind, type LoadConn, openConn, type ServerName } from './clients.js';
+import { type Delivery, delivery, LoadPool } from './load.js';
+import { ServerProcess } from './servers.js';
+import { fanoutBody } from './worker.js';
 
 export interface Sizes {
   members: number;
@@ -27,7 +26,7 @@ export interface Sizes {
   devices: number;
   /** The longest wait for a server to finish the previous window's backlog. */
   quietMs: number;
-  /** How long a memory reading may wait for the server to settle (bench-ipc.ts); undefined: the server's default. */
+  /** How long a memory reading may wait for the server to settle (serve-bench.ts); undefined: the server's default. */
   settleLimitMs: number | undefined;
 }
 
@@ -51,7 +50,7 @@ export interface WsSuite {
   setupSeconds: number;
   rssPerConn: number;
   heapPerConn: number;
-  /** Neither memory reading was cut short (bench-ipc cutShort): the per-connection figures can be judged. */
+  /** Neither memory reading was cut short (serve-bench.ts cutShort): the per-connection figures can be judged. */
   settled: boolean;
   windows: WindowFigures[];
   /** Windows of the big room the server could not be measured in (it did not answer in time), with why. */
@@ -77,8 +76,6 @@ export interface MixedSuite {
   byKind: Array<{ kind: Kind; d: Delivery }>;
 }
 
-const FILLER = 'the quick brown fox jumps over the lazy dog while the lobby reads along';
-const sleep = (ms: number): Promise<void> => new Promise((r) => setTimeout(r, ms));
 export const WS_KIND: Record<ServerName, Kind> = { webim: 'webim-ws', ws: 'ws', 'socket.io': 'sio-ws', sockjs: 'sockjs-ws' };
 const POLL_KIND: Partial<Record<ServerName, Kind>> = { webim: 'webim-comet', 'socket.io': 'sio-polling', sockjs: 'sockjs-xhr-polling' };
 /** webim puts every user in `lobby`: its big room. */
@@ -119,16 +116,8 @@ export function startPings(a: LoadConn, b: LoadConn): () => Rtt {
   };
 }
 
-async function sendPaced(sender: LoadConn, room: string, window: number, rate: number, seconds: number): Promise<number[]> {
-  const sentAt: number[] = [];
-  const t0 = performance.now();
-  for (let i = 0; i < rate * seconds; i++) {
-    const wait = t0 + (i * 1000) / rate - performance.now();
-    if (wait >= 1) await sleep(wait);
-    sentAt.push(now());
-    sender.send(room, fanoutBody(window, i, FILLER));
-  }
-  return sentAt;
+function sendWindow(sender: LoadConn, room: string, window: number, rate: number, seconds: number): Promise<number[]> {
+  return sendPaced(rate * seconds, rate, (i) => sender.send(room, fanoutBody(window, i, FILLER)));
 }
 
 interface Ctx {
@@ -149,7 +138,7 @@ async function fanWindow(c: Ctx, window: number, room: 'big' | 'small', rate: nu
   if (profileDir !== undefined) await c.srv.profile();
   await c.srv.loop();
   const stopPings = startPings(...c.pair);
-  const sentAt = await sendPaced(c.sender, room === 'big' ? bigRoom(c.srv.name) : 'small', window, rate, seconds);
+  const sentAt = await sendWindow(c.sender, room === 'big' ? bigRoom(c.srv.name) : 'small', window, rate, seconds);
   const collect = setTimeout(() => c.pool.collect(window), drain * 1000);
   const d = delivery(sentAt, await reports);
   clearTimeout(collect);
@@ -241,7 +230,7 @@ export async function pollSuite(server: ServerName, sizes: Sizes, log: (line: st
     const sender = await openSender(server, srv.port, false);
     const before = await srv.settledMemory(sizes.settleLimitMs);
     const procs = Math.max(2, Math.ceil(sizes.polls / 2500));
-    // webim: one identity per worker, many devices (as bench/longpoll-bench does), so that no presence crosses the polls.
+    // webim: one identity per worker, many devices (as bench/longpoll/ does), so that no presence crosses the polls.
     const devices = server === 'webim' ? Math.ceil(sizes.polls / procs) : 1;
     pool = (await LoadPool.open(kind, srv.port, sizes.polls, { procs, smallCount: 0, devices, concurrency: server === 'webim' ? procs : 32, sync: false, log })).pool;
     let after = await srv.memory();
@@ -295,7 +284,7 @@ export async function mixedSuite(sizes: Sizes, log: (line: string) => void): Pro
     const rate = Math.min(...sizes.rates);
     const waits = await Promise.all(pools.map((p) => p.pool.expect(0, 'big', rate * sizes.seconds, (sizes.seconds + sizes.drain + 60) * 1000)));
     log(`mixed: ${rate} msg/s to ${per * kinds.length} members over ${kinds.join(', ')}`);
-    const sentAt = await sendPaced(sender, 'lobby', 0, rate, sizes.seconds);
+    const sentAt = await sendWindow(sender, 'lobby', 0, rate, sizes.seconds);
     const collect = setTimeout(() => {
       for (const p of pools) p.pool.collect(0);
     }, sizes.drain * 1000);

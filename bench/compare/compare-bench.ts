@@ -1,13 +1,13 @@
 /**
  * webim side by side with the servers a user would pick instead (issue
  * #8), in one run on one machine: the bare `ws` ceiling, Socket.IO 4 and
- * sockjs 0.3.24 (bench/peers/), each a child process measured the same
+ * sockjs 0.3.24 (peers/), each a child process measured the same
  * way, the server pinned to core 0 and the load to core 1 where taskset
  * allows. Prints markdown: idle connections, room fan-out with a 1:1 round
  * trip alongside, slow consumers, held long-polls, a mixed webim room, and
  * the issue's goals judged on this run's figures.
  *
- *   npm run build && node dist/bench/compare-bench.js [--quick] [--servers ws,webim] [--only ws,poll,mixed]
+ *   npm run build && node dist/bench/compare/compare-bench.js [--quick] [--servers ws,webim] [--only ws,poll,mixed]
  *
  * Stops by itself (deadline below) and kills every process it started.
  */
@@ -15,11 +15,12 @@ import { readFileSync } from 'node:fs';
 import { cpus, loadavg, totalmem } from 'node:os';
 import { performance } from 'node:perf_hooks';
 import { parseArgs } from 'node:util';
-import { parseConfig } from '../src/config.js';
-import type { ServerName } from './compare-clients.js';
-import { fanoutTable, unmeasuredSection, goals, idleTable, mixedTable, pollTable, slowTable } from './compare-report.js';
-import { type MixedSuite, mixedSuite, type PollSuite, pollSuite, type Sizes, type WsSuite, wsSuite } from './compare-scenarios.js';
-import { pinBench, unsettledReadings } from './compare-servers.js';
+import { parseConfig } from '../../src/config.js';
+import { runMain } from '../harness/lifetime.js';
+import type { ServerName } from './clients.js';
+import { fanoutTable, unmeasuredSection, goals, idleTable, mixedTable, pollTable, slowTable } from './report.js';
+import { type MixedSuite, mixedSuite, type PollSuite, pollSuite, type Sizes, type WsSuite, wsSuite } from './scenarios.js';
+import { pinBench, unsettledReadings } from './servers.js';
 
 const { values } = parseArgs({
   options: {
@@ -70,18 +71,9 @@ let mixed: MixedSuite | undefined;
 let pinned = 'not pinned yet';
 const [l1 = NaN, l5 = NaN, l15 = NaN] = loadavg();
 
-const deadline = setTimeout(() => {
-  log(`not done after ${DEADLINE_MS / 1000} s, giving up`);
-  notes.push(`- the run stopped at its ${DEADLINE_MS / 1000} s deadline; what had finished is above`);
-  console.log(report());
-  // Workers and servers leave when their IPC channel closes with us.
-  process.exit(1);
-}, DEADLINE_MS);
-deadline.unref();
-for (const signal of ['SIGINT', 'SIGTERM'] as const) process.once(signal, () => process.exit(1));
-
 function version(pkg: string): string {
-  const path = pkg === 'webim' ? '../../package.json' : `../../node_modules/${pkg}/package.json`;
+  // From dist/bench/compare/ up to the repository.
+  const path = pkg === 'webim' ? '../../../package.json' : `../../../node_modules/${pkg}/package.json`;
   try {
     return (JSON.parse(readFileSync(new URL(path, import.meta.url), 'utf8')) as { version: string }).version;
   } catch {
@@ -178,7 +170,7 @@ function report(): string {
     ...(mixed ? mixedTable(mixed) : ['not run']),
     '',
     ...(unsettledReadings.length > 0
-      ? ['### Memory readings cut short', '', 'These waited their whole limit with V8\'s young generation still grown (bench/bench-ipc.ts): the per-connection or per-poll RSS taken from them may err either way.', '', ...unsettledReadings.map((r) => `- ${r}`), '']
+      ? ['### Memory readings cut short', '', 'These waited their whole limit with V8\'s young generation still grown (bench/harness/serve-bench.ts): the per-connection or per-poll RSS taken from them may err either way.', '', ...unsettledReadings.map((r) => `- ${r}`), '']
       : []),
     ...unmeasuredSection(ws),
     ...(notes.length > 0 ? ['### Failures', '', ...notes, ''] : []),
@@ -187,13 +179,17 @@ function report(): string {
   return out.join('\n');
 }
 
-main()
-  .catch((err: unknown) => {
-    console.error(err);
-    process.exitCode = 1;
-  })
-  .finally(() => {
-    clearTimeout(deadline);
-    // sockjs-client and socket.io-client may hold keep-alive sockets and timers.
-    process.exit();
-  });
+runMain(main, {
+  deadline: {
+    ms: DEADLINE_MS,
+    giveUp: () => {
+      log(`not done after ${DEADLINE_MS / 1000} s, giving up`);
+      notes.push(`- the run stopped at its ${DEADLINE_MS / 1000} s deadline; what had finished is above`);
+      // Workers and servers leave when their IPC channel closes with us.
+      console.log(report());
+    },
+  },
+  signals: true,
+  // sockjs-client and socket.io-client may hold keep-alive sockets and timers.
+  exit: 'always',
+});

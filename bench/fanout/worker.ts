@@ -7,8 +7,9 @@
  * each connection got each numbered message and reports, per message, how
  * many connections got it and the first, last and summed receive times.
  */
-import { cpuUsage } from 'node:process';
-import { type BenchSession, type BenchTransport, openSession, useSourceAddress } from './bench-client.js';
+import { type BenchSession, type BenchTransport, openSession, useSourceAddress } from '../harness/chat-session.js';
+import { Receipts, type WindowCommand, type WindowTally } from '../harness/receipts.js';
+import { inLanes, onParentMessages, toParent } from '../harness/worker.js';
 
 export interface StartMsg {
   type: 'start';
@@ -21,25 +22,13 @@ export interface StartMsg {
   address: string;
   concurrency: number;
 }
-export type ToWorker =
-  | StartMsg
-  | { type: 'sync' }
-  | { type: 'expect'; window: number; messages: number }
-  | { type: 'collect'; window: number };
-export interface WindowReport {
-  type: 'done';
-  window: number;
-  /** Per message (index = sequence number): connections that got it, and their earliest, latest and summed receive times. */
-  counts: number[];
-  first: number[];
-  last: number[];
+export type ToWorker = StartMsg | WindowCommand | { type: 'expect'; window: number; messages: number };
+export interface WindowReport extends WindowTally {
+  /** Per message: the sum of its receive times, for the mean delivery. */
   sum: number[];
   /** Receipts of a sequence number not above the connection's previous one (duplicates or reordering). */
   disorder: number;
-  /** CPU ms this process used since `expect`. */
-  cpuMs: number;
-  /** Connections that closed, or got an `error` or `bye`, by now (any of them explains missing deliveries). */
-  closed: number;
+  /** Connections that got an `error` or `bye` by now (like closed ones, they explain missing deliveries). */
   errors: number;
   firstError?: string;
   /** Connections that got none, or only some, of the window's messages. */
@@ -58,30 +47,16 @@ export const bodyPrefix = (window: number): string => `fan/${window}/`;
 
 const sessions: BenchSession[] = [];
 
-function send(msg: FromWorker): void {
-  process.send?.(msg);
-}
+const send = (msg: FromWorker): void => toParent(msg);
 
 async function logIn(start: StartMsg): Promise<void> {
-  let next = 0;
-  let failed = 0;
-  let firstError: string | undefined;
-  const lane = async (): Promise<void> => {
-    while (next < start.count) {
-      const i = next++;
-      try {
-        const session = await openSession(start.transport, start.port, start.address);
-        await session.request({ cmd: 'login', name: `${start.prefix}${start.first + i}` }, 'login', 60_000);
-        sessions.push(session);
-        if (sessions.length % 100 === 0) send({ type: 'progress', loggedIn: sessions.length });
-      } catch (err) {
-        failed++;
-        firstError ??= String(err);
-      }
-    }
-  };
-  await Promise.all(Array.from({ length: start.concurrency }, lane));
-  send({ type: 'loggedIn', loggedIn: sessions.length, failed, firstError });
+  const failures = await inLanes(start.count, start.concurrency, async (i) => {
+    const session = await openSession(start.transport, start.port, start.address);
+    await session.request({ cmd: 'login', name: `${start.prefix}${start.first + i}` }, 'login', 60_000);
+    sessions.push(session);
+    if (sessions.length % 100 === 0) send({ type: 'progress', loggedIn: sessions.length });
+  });
+  send({ type: 'loggedIn', loggedIn: sessions.length, failed: failures.count, firstError: failures.first });
 }
 
 /**
@@ -112,13 +87,9 @@ async function sync(): Promise<void> {
 let finishWindow: (() => void) | undefined;
 
 function expect(window: number, messages: number): void {
-  const counts = new Array<number>(messages).fill(0);
-  // 0 until the first receipt (JSON, which IPC uses, has no Infinity).
-  const first = new Array<number>(messages).fill(0);
-  const last = new Array<number>(messages).fill(0);
+  const receipts = new Receipts(window, messages);
   const sum = new Array<number>(messages).fill(0);
   const prefix = bodyPrefix(window);
-  const cpuStart = cpuUsage();
   // Connections that may still get messages of this window: done once none is left, not at the drain timeout.
   let waiting = 0;
   let disorder = 0;
@@ -132,7 +103,6 @@ function expect(window: number, messages: number): void {
       s.onMessage = () => {};
       s.onClose = () => {};
     }
-    const cpu = cpuUsage(cpuStart);
     let closed = 0;
     let errors = 0;
     let firstError: string | undefined;
@@ -144,7 +114,7 @@ function expect(window: number, messages: number): void {
     }
     const starved = got.filter((g) => g === 0).length;
     const partial = got.filter((g) => g > 0 && g < messages).length;
-    send({ type: 'done', window, counts, first, last, sum, disorder, cpuMs: (cpu.user + cpu.system) / 1000, closed, errors, firstError, starved, partial });
+    send({ ...receipts.tally(closed), sum, disorder, errors, firstError, starved, partial });
   };
   finishWindow = finish;
   for (const [k, s] of sessions.entries()) {
@@ -161,9 +131,7 @@ function expect(window: number, messages: number): void {
       if (seq <= previous) disorder++;
       previous = seq;
       got[k] = (got[k] as number) + 1;
-      if (counts[seq] === 0 || at < (first[seq] as number)) first[seq] = at;
-      counts[seq] = (counts[seq] as number) + 1;
-      if (at > (last[seq] as number)) last[seq] = at;
+      receipts.add(seq, at);
       sum[seq] = (sum[seq] as number) + at;
       if (got[k] === messages && --waiting === 0) finish();
     };
@@ -172,21 +140,12 @@ function expect(window: number, messages: number): void {
   if (waiting === 0) finish();
 }
 
-process.on('message', (msg: ToWorker) => {
-  const fail = (err: unknown): void => {
-    console.error(err);
-    process.exit(1);
-  };
-  if (msg.type === 'start') {
+onParentMessages<ToWorker>({
+  start: (msg) => {
     useSourceAddress(msg.address);
-    logIn(msg).catch(fail);
-  } else if (msg.type === 'sync') {
-    sync().catch(fail);
-  } else if (msg.type === 'expect') {
-    expect(msg.window, msg.messages);
-  } else if (msg.type === 'collect') {
-    finishWindow?.();
-  }
+    return logIn(msg);
+  },
+  sync: () => sync(),
+  expect: (msg) => expect(msg.window, msg.messages),
+  collect: () => finishWindow?.(),
 });
-// The bench went away (done, killed, crashed): do not outlive it, and leave without closing handshakes.
-process.on('disconnect', () => process.exit(0));

@@ -15,10 +15,11 @@ import { cpus, tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { parseArgs } from 'node:util';
 import pg from 'pg';
-import { PostgresStore } from '../src/store/postgres.js';
-import { SqliteStore } from '../src/store/sqlite.js';
-import type { HistoryStore } from '../src/store/store.js';
-import type { NewMessage } from '../src/types.js';
+import { PostgresStore } from '../../src/store/postgres.js';
+import { SqliteStore } from '../../src/store/sqlite.js';
+import type { HistoryStore } from '../../src/store/store.js';
+import type { NewMessage } from '../../src/types.js';
+import { runMain } from '../harness/lifetime.js';
 
 interface Run {
   /** What the row is called: the SQLite synchronous setting, or PostgreSQL. */
@@ -142,7 +143,4 @@ async function main(): Promise<void> {
   }
 }
 
-main().catch((err: unknown) => {
-  console.error(err);
-  process.exitCode = 1;
-});
+runMain(main);

@@ -7,7 +7,8 @@
  */
 import { createServer } from 'node:http';
 import { Server } from 'socket.io';
-import { broadcastText, portArg, serveBench } from '../bench-ipc.js';
+import { listenForBench } from '../../harness/serve-bench.js';
+import { broadcastText } from './peer-rooms.js';
 
 const http = createServer();
 const io = new Server(http, {
@@ -32,9 +33,6 @@ io.on('connection', (socket) => {
   });
 });
 
-http.listen(portArg(), '127.0.0.1', () => {
-  const address = http.address();
-  serveBench(typeof address === 'object' && address ? address.port : 0, async () => {
-    await io.close();
-  });
+listenForBench(http, async () => {
+  await io.close();
 });

@@ -4,27 +4,26 @@
  * its `websocket` or `xhr-streaming` transport, as a browser would use it.
  * Kept lean (no message log, no per-frame promises) because one client
  * process holds hundreds of these and takes a hundred thousand frames a
- * second between them.
+ * second between them. Also the JSON requests of webim's Comet transport,
+ * which the long-poll bench and the comparison's Comet client make.
  *
  * Source addresses: `ws` and sockjs's WebSocket take one per connection;
  * sockjs's XHR transports go through http.globalAgent, so a process picks
  * one for all of them with useSourceAddress.
  */
-import http from 'node:http';
-import { performance } from 'node:perf_hooks';
+import http, { type Agent, request } from 'node:http';
 import SockJS from 'sockjs-client';
 import WebSocket from 'ws';
+import { now } from './measure.js';
+
+/** The body of a chat line of typical length, after a bench's own marker and sequence number. */
+export const FILLER = 'the quick brown fox jumps over the lazy dog while the lobby reads along';
 
 export const TRANSPORTS = ['ws', 'sockjs', 'sockjs-xhr-streaming'] as const;
 export type BenchTransport = (typeof TRANSPORTS)[number];
 
 export function isTransport(text: string | undefined): text is BenchTransport {
   return (TRANSPORTS as readonly string[]).includes(text ?? '');
-}
-
-/** Wall-clock ms with sub-ms resolution, comparable between processes on one machine. */
-export function now(): number {
-  return performance.timeOrigin + performance.now();
 }
 
 export interface Incoming {
@@ -213,4 +212,34 @@ function openSockJS(port: number, transport: 'websocket' | 'xhr-streaming', loca
 export function openSession(transport: BenchTransport, port: number, localAddress?: string, timeoutMs = 15_000): Promise<BenchSession> {
   if (transport === 'ws') return openWs(port, localAddress, timeoutMs);
   return openSockJS(port, transport === 'sockjs' ? 'websocket' : 'xhr-streaming', localAddress, timeoutMs);
+}
+
+/** What webim's Comet answers: a session id, frames, or an error. */
+export interface CometAnswer {
+  sid?: string;
+  frames?: Array<{ seq: number; msg: { cmd: string; body?: string; token?: string; code?: string } }>;
+  error?: string;
+}
+
+/**
+ * One Comet request (`/comet/open`, `/comet/send`, `/comet/poll`, ...) through `agent`, resolving with its parsed
+ * JSON. `localAddress` for a request of an agent that serves several source addresses.
+ */
+export function cometCall(agent: Agent, port: number, method: 'GET' | 'POST', path: string, body?: string, localAddress?: string): Promise<CometAnswer> {
+  return new Promise((resolve, reject) => {
+    const headers: Record<string, string | number> = body === undefined ? {} : { 'content-type': 'application/json', 'content-length': Buffer.byteLength(body) };
+    const req = request({ host: '127.0.0.1', port, method, path, agent, headers, ...(localAddress === undefined ? {} : { localAddress }) }, (res) => {
+      const chunks: Buffer[] = [];
+      res.on('data', (c: Buffer) => chunks.push(c));
+      res.on('end', () => {
+        try {
+          resolve(JSON.parse(Buffer.concat(chunks).toString('utf8')) as CometAnswer);
+        } catch (err) {
+          reject(err instanceof Error ? err : new Error(String(err)));
+        }
+      });
+    });
+    req.on('error', reject);
+    req.end(body);
+  });
 }

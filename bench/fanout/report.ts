@@ -4,7 +4,8 @@
  * fanout-bench (which measures) and run.ts (which prints one table for
  * several transports), so the two cannot disagree on the columns.
  */
-import type { WindowReport } from './fanout-worker.js';
+import { quantile } from '../harness/measure.js';
+import type { WindowReport } from './worker.js';
 
 export interface WindowResult {
   transport: string;
@@ -36,11 +37,6 @@ export interface WindowResult {
   /** CPU ms the whole machine was busy (/proc/stat) less server, clients and the bench itself: other processes. */
   othersCpuMs: number;
   load1: number;
-}
-
-export function quantile(sorted: readonly number[], q: number): number {
-  if (sorted.length === 0) return NaN;
-  return sorted[Math.min(sorted.length - 1, Math.max(0, Math.ceil(q * sorted.length) - 1))] as number;
 }
 
 export interface Measured {

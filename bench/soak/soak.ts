@@ -1,8 +1,8 @@
 /**
  * `npm run soak [-- --minutes N] [--workers W]`: connect/chat/disconnect
  * churn over every transport for N minutes (10 by default), against a
- * server in a child process (bench/server-child.ts, SQLite store, default
- * limits), and the server's memory over time.
+ * server in a child process (bench/harness/server-child.ts, SQLite store,
+ * default limits), and the server's memory over time.
  *
  * Each worker is one user who, again and again, connects over the next
  * transport in turn (WebSocket; Comet as JSON and as JSONP; SockJS over
@@ -15,16 +15,15 @@
  * Goal: no growth beyond 10% after warm-up (issue 7); the exit code is 1
  * when it is missed or a transport never completed a session.
  */
-import { type ChildProcess, fork } from 'node:child_process';
-import { existsSync, mkdtempSync, rmSync, statSync } from 'node:fs';
-import { tmpdir } from 'node:os';
+import { existsSync, statSync } from 'node:fs';
 import { join } from 'node:path';
-import { fileURLToPath } from 'node:url';
-import type { ChatClient, Connect, Msg } from '../test/helpers/client.js';
-import { cometConnect } from '../test/helpers/comet-client.js';
-import { sockjsConnect } from '../test/helpers/sockjs-client.js';
-import { wsConnect } from '../test/helpers/ws-client.js';
-import type { FromServer, ToServer } from './server-child.js';
+import type { ChatClient, Connect, Msg } from '../../test/helpers/client.js';
+import { cometConnect } from '../../test/helpers/comet-client.js';
+import { sockjsConnect } from '../../test/helpers/sockjs-client.js';
+import { wsConnect } from '../../test/helpers/ws-client.js';
+import { runMain, Teardown } from '../harness/lifetime.js';
+import { sleep } from '../harness/measure.js';
+import { SERVER_CHILD, ServerChild } from '../harness/server-handle.js';
 
 const TRANSPORTS: ReadonlyArray<readonly [string, (url: string) => Connect]> = [
   ['websocket', (u) => wsConnect(u)],
@@ -63,7 +62,6 @@ interface Stats {
   errors: string[];
 }
 
-const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
 const bump = (m: Map<string, number>, k: string) => m.set(k, (m.get(k) ?? 0) + 1);
 
 /** Sends and waits for the ack (or the error) of this cid. */
@@ -113,28 +111,9 @@ interface Sample {
   timers: number;
 }
 
-function startServer(dataDir: string): Promise<{ child: ChildProcess; port: number }> {
-  const script = fileURLToPath(new URL('./server-child.js', import.meta.url));
-  const args = ['--host', '127.0.0.1', '--port', '0', '--data-dir', dataDir, '--log-level', 'warn'];
-  const child = fork(script, args, { execArgv: ['--expose-gc'], stdio: ['ignore', 'inherit', 'inherit', 'ipc'] });
-  return new Promise((resolve, reject) => {
-    child.once('exit', (code) => reject(new Error(`server exited with ${code}`)));
-    child.once('message', (msg: FromServer) => {
-      if (msg.type === 'ready') resolve({ child, port: msg.port });
-    });
-  });
-}
-
-function ask(child: ChildProcess): Promise<Sample> {
-  return new Promise((resolve) => {
-    const on = (msg: FromServer) => {
-      if (msg.type !== 'mem') return;
-      child.off('message', on);
-      resolve({ at: Date.now(), rss: msg.rss, heapUsed: msg.heapUsed, sockets: msg.sockets, timers: msg.timers });
-    };
-    child.on('message', on);
-    child.send({ type: 'mem' } satisfies ToServer);
-  });
+async function sample(server: ServerChild): Promise<Sample> {
+  const m = await server.ask({ type: 'mem' }, 'mem');
+  return { at: Date.now(), rss: m.rss, heapUsed: m.heapUsed, sockets: m.sockets, timers: m.timers };
 }
 
 const mib = (n: number) => (n / 1048576).toFixed(1);
@@ -142,15 +121,17 @@ const pct = (to: number, from: number) => ((to / from - 1) * 100).toFixed(1);
 
 async function main(): Promise<void> {
   const opts = parseArgs(process.argv.slice(2));
-  const dataDir = mkdtempSync(join(tmpdir(), 'webim-soak-'));
-  const { child, port } = await startServer(dataDir);
-  const url = `http://127.0.0.1:${port}`;
+  const scratch = new Teardown();
+  const dataDir = scratch.tempDir('webim-soak-');
+  const args = ['--host', '127.0.0.1', '--port', '0', '--data-dir', dataDir, '--log-level', 'warn'];
+  const server = await ServerChild.fork('server', SERVER_CHILD, args, { execArgv: ['--expose-gc'] });
+  const url = `http://127.0.0.1:${server.port}`;
   const started = Date.now();
   const until = started + opts.minutes * 60_000;
   // A tenth of the run, at least 30 s: caches, JIT and SQLite's page cache fill up first.
   const warmup = Math.max(30_000, opts.minutes * 6_000);
   const stats: Stats = { sessions: new Map(), failures: new Map(), acked: 0, errors: [] };
-  console.log(`soak: ${opts.minutes} min, ${opts.workers} users churning over ${TRANSPORTS.length} transports, warm-up ${warmup / 1000} s, server pid ${child.pid}`);
+  console.log(`soak: ${opts.minutes} min, ${opts.workers} users churning over ${TRANSPORTS.length} transports, warm-up ${warmup / 1000} s, server pid ${server.child.pid}`);
   const running = Array.from({ length: opts.workers }, (_, i) => worker(i, opts.workers, url, until, stats));
 
   const samples: Sample[] = [];
@@ -158,7 +139,7 @@ async function main(): Promise<void> {
   console.log('   t(s)  rss(MiB)  heap(MiB)  sockets  timers  sessions  acked');
   while (Date.now() < until) {
     await sleep(Math.min(SAMPLE_EVERY_MS, Math.max(0, until - Date.now())));
-    const s = await ask(child);
+    const s = await sample(server);
     if (Date.now() - started >= warmup) {
       samples.push(s);
       baseline ??= s;
@@ -170,13 +151,12 @@ async function main(): Promise<void> {
   await Promise.all(running);
   // Idle: every client gone, SockJS sessions past their disconnect delay (5 s).
   await sleep(7_000);
-  const idle = await ask(child);
-  child.send({ type: 'stop' } satisfies ToServer);
-  await new Promise((r) => child.once('exit', r));
+  const idle = await sample(server);
+  await server.stop();
   const dbBytes = ['webim.sqlite', 'webim.sqlite-wal']
     .map((f) => join(dataDir, f))
     .reduce((n, f) => n + (existsSync(f) ? statSync(f).size : 0), 0);
-  rmSync(dataDir, { recursive: true, force: true });
+  scratch.run();
 
   const last = samples[samples.length - 1];
   if (!baseline || !last) throw new Error('the run was too short to sample after the warm-up');
@@ -202,7 +182,4 @@ async function main(): Promise<void> {
   process.exitCode = met && everyTransport ? 0 : 1;
 }
 
-main().catch((err: unknown) => {
-  console.error(err);
-  process.exit(1);
-});
+runMain(main, { exit: 'on-error' });

@@ -4,16 +4,17 @@
  * every incoming text that may carry a body to `onText`, and (where the
  * transport allows) stop reading to play a slow consumer.
  *
- * webim speaks its own protocol (login first; bench-client.ts over
- * WebSocket and sockjs-client, a Comet loop here); the peers speak the
- * tiny protocol of bench/peers/: `ws` and raw SockJS over the `ws`
+ * webim speaks its own protocol (login first; bench/harness/chat-session.ts
+ * over WebSocket and sockjs-client, a Comet loop here); the peers speak
+ * the tiny protocol of peers/peer-rooms.ts: `ws` and raw SockJS over the `ws`
  * package, socket.io-client, and sockjs-client for xhr-polling.
  */
-import { Agent, request } from 'node:http';
+import { Agent } from 'node:http';
 import SockJS from 'sockjs-client';
 import { io, type ManagerOptions, type SocketOptions } from 'socket.io-client';
 import WebSocket from 'ws';
-import { type BenchSession, now, openSession } from './bench-client.js';
+import { type BenchSession, type CometAnswer, cometCall, openSession } from '../harness/chat-session.js';
+import { now } from '../harness/measure.js';
 
 export const KINDS = ['webim-ws', 'webim-sockjs', 'webim-comet', 'ws', 'sio-ws', 'sio-polling', 'sockjs-ws', 'sockjs-xhr-polling'] as const;
 export type Kind = (typeof KINDS)[number];
@@ -76,55 +77,33 @@ async function webimSession(kind: 'webim-ws' | 'webim-sockjs', o: OpenOptions): 
   };
   s.onMessage = (body, at) => conn.onText(body, at);
   const login = o.token === undefined ? { cmd: 'login', name: o.name } : { cmd: 'login', token: o.token };
-  // The login answer carries a token the bench-client typings leave out.
+  // The login answer carries a token BenchSession's typings leave out.
   const answer = (await s.request(login, 'login', 120_000)) as { token?: string };
   conn.token = answer.token;
   return conn;
 }
 
-interface CometFrame {
-  seq: number;
-  msg: { cmd: string; body?: string; token?: string; code?: string };
-}
-
-function httpJson(agent: Agent, port: number, method: 'GET' | 'POST', path: string, body?: string): Promise<{ sid?: string; frames?: CometFrame[]; error?: string }> {
-  return new Promise((resolve, reject) => {
-    const headers = body === undefined ? {} : { 'content-type': 'application/json', 'content-length': Buffer.byteLength(body) };
-    const req = request({ host: '127.0.0.1', port, method, path, agent, headers }, (res) => {
-      const chunks: Buffer[] = [];
-      res.on('data', (c: Buffer) => chunks.push(c));
-      res.on('end', () => {
-        try {
-          resolve(JSON.parse(Buffer.concat(chunks).toString('utf8')) as { sid?: string; frames?: CometFrame[]; error?: string });
-        } catch (err) {
-          reject(err instanceof Error ? err : new Error(String(err)));
-        }
-      });
-    });
-    req.on('error', reject);
-    req.end(body);
-  });
-}
+type CometMsg = NonNullable<CometAnswer['frames']>[number]['msg'];
 
 /** A webim Comet session: one poll always held, acking what it saw; answers the bench waits for matched by command. */
 async function webimComet(o: OpenOptions): Promise<LoadConn> {
   // A pool of its own, as each browser has: the held poll keeps one socket, a send during it takes one more.
   const agent = new Agent({ keepAlive: true, localAddress: o.localAddress, maxFreeSockets: 1 });
-  const opened = await httpJson(agent, o.port, 'GET', '/comet/open');
+  const opened = await cometCall(agent, o.port, 'GET', '/comet/open');
   if (typeof opened.sid !== 'string') throw new Error(`comet open: ${JSON.stringify(opened)}`);
   const sid = opened.sid;
   // The agent takes a socket back only after the response's end: a request made at once would open a second one.
   const settle = (): Promise<void> => new Promise((r) => setImmediate(r));
   await settle();
-  const waiters = new Map<string, Array<(f: CometFrame['msg']) => void>>();
+  const waiters = new Map<string, Array<(f: CometMsg) => void>>();
   let closed = false;
   let failure: Error | undefined;
   const post = (msg: object): void => {
-    httpJson(agent, o.port, 'POST', `/comet/send?sid=${sid}`, JSON.stringify([msg])).catch((err: unknown) => {
+    cometCall(agent, o.port, 'POST', `/comet/send?sid=${sid}`, JSON.stringify([msg])).catch((err: unknown) => {
       failure ??= err instanceof Error ? err : new Error(String(err));
     });
   };
-  const wait = (cmd: string, msg: object): Promise<CometFrame['msg']> =>
+  const wait = (cmd: string, msg: object): Promise<CometMsg> =>
     new Promise((resolve, reject) => {
       if (closed) return reject(failure ?? new Error('comet session closed'));
       const q = waiters.get(cmd) ?? [];
@@ -143,13 +122,13 @@ async function webimComet(o: OpenOptions): Promise<LoadConn> {
     resume: undefined,
     close: () => {
       closed = true;
-      void httpJson(agent, o.port, 'GET', `/comet/close?sid=${sid}`).catch(() => undefined);
+      void cometCall(agent, o.port, 'GET', `/comet/close?sid=${sid}`).catch(() => undefined);
     },
   };
   const loop = async (): Promise<void> => {
     let ack = 0;
     while (!closed) {
-      const a = await httpJson(agent, o.port, 'GET', `/comet/poll?sid=${sid}&ack=${ack}`);
+      const a = await cometCall(agent, o.port, 'GET', `/comet/poll?sid=${sid}&ack=${ack}`);
       const at = now();
       await settle();
       if (a.error !== undefined) throw new Error(`comet poll: ${a.error}`);
@@ -164,8 +143,8 @@ async function webimComet(o: OpenOptions): Promise<LoadConn> {
   };
   // The login is posted before the first poll, so that the poll reuses its keep-alive socket: one socket per idle session, as
   // in bench/longpoll-bench.ts (later sends during a held poll take a second one, as they would in a browser).
-  const loginAnswer = new Promise<CometFrame['msg']>((resolve) => waiters.set('login', [resolve]));
-  await httpJson(agent, o.port, 'POST', `/comet/send?sid=${sid}`, JSON.stringify([o.token === undefined ? { cmd: 'login', name: o.name } : { cmd: 'login', token: o.token }]));
+  const loginAnswer = new Promise<CometMsg>((resolve) => waiters.set('login', [resolve]));
+  await cometCall(agent, o.port, 'POST', `/comet/send?sid=${sid}`, JSON.stringify([o.token === undefined ? { cmd: 'login', name: o.name } : { cmd: 'login', token: o.token }]));
   await settle();
   loop().catch((err: unknown) => {
     failure ??= err instanceof Error ? err : new Error(String(err));
@@ -175,34 +154,45 @@ async function webimComet(o: OpenOptions): Promise<LoadConn> {
   return conn;
 }
 
+/**
+ * A peer connection's joins: `join` sends `{"join":R}` through `write` and resolves on the `{"joined":R}` that
+ * `take` sees; any other text `take` hands to the connection's onText.
+ */
+function peerJoins(write: (text: string) => void, conn: () => LoadConn): { join: (room: string) => Promise<void>; take: (text: string, at: number) => void } {
+  const joins = new Map<string, () => void>();
+  return {
+    join: (room) =>
+      new Promise<void>((res) => {
+        joins.set(room, res);
+        write(JSON.stringify({ join: room }));
+      }),
+    take: (text, at) => {
+      if (text.startsWith('{"joined":')) {
+        const room = (JSON.parse(text) as { joined: string }).joined;
+        joins.get(room)?.();
+        joins.delete(room);
+      } else conn().onText(text, at);
+    },
+  };
+}
+
 /** The peers' WebSocket clients: bare `ws`, or raw SockJS framing (`o`, `h`, `a[...]`) over `ws`. */
 function wsPeer(url: string, sockjsFraming: boolean, o: OpenOptions): Promise<LoadConn> {
   return new Promise((resolve, reject) => {
     const ws = new WebSocket(url, { localAddress: o.localAddress, perMessageDeflate: false, handshakeTimeout: o.timeoutMs ?? 15_000 });
     let closed = false;
-    const joins = new Map<string, () => void>();
     const write = (text: string): void => ws.send(sockjsFraming ? JSON.stringify([text]) : text);
+    const { join, take } = peerJoins(write, () => conn);
     const conn: LoadConn = {
       onText: () => {},
       closed: () => closed,
-      join: (room) =>
-        new Promise<void>((res) => {
-          joins.set(room, res);
-          write(JSON.stringify({ join: room }));
-        }),
+      join,
       leave: async () => undefined,
       send: (room, body) => write(JSON.stringify({ room, body })),
       sync: async () => undefined,
       pause: () => ws.pause(),
       resume: () => ws.resume(),
       close: () => ws.close(),
-    };
-    const take = (text: string, at: number): void => {
-      if (text.startsWith('{"joined":')) {
-        const room = (JSON.parse(text) as { joined: string }).joined;
-        joins.get(room)?.();
-        joins.delete(room);
-      } else conn.onText(text, at);
     };
     ws.on('message', (data) => {
       const at = now();
@@ -268,15 +258,11 @@ function sockjsPolling(o: OpenOptions): Promise<LoadConn> {
     const sock = new SockJS(`http://127.0.0.1:${o.port}/sockjs`, undefined, { transports: ['xhr-polling'], timeout: o.timeoutMs ?? 15_000 });
     let closed = false;
     let opened = false;
-    const joins = new Map<string, () => void>();
+    const { join, take } = peerJoins((text) => sock.send(text), () => conn);
     const conn: LoadConn = {
       onText: () => {},
       closed: () => closed,
-      join: (room) =>
-        new Promise<void>((res) => {
-          joins.set(room, res);
-          sock.send(JSON.stringify({ join: room }));
-        }),
+      join,
       leave: async () => undefined,
       send: (room, body) => sock.send(JSON.stringify({ room, body })),
       sync: async () => undefined,
@@ -286,12 +272,7 @@ function sockjsPolling(o: OpenOptions): Promise<LoadConn> {
     };
     sock.onmessage = (e: { data: unknown }) => {
       const at = now();
-      const text = String(e.data);
-      if (text.startsWith('{"joined":')) {
-        const room = (JSON.parse(text) as { joined: string }).joined;
-        joins.get(room)?.();
-        joins.delete(room);
-      } else conn.onText(text, at);
+      take(String(e.data), at);
     };
     sock.onopen = () => {
       opened = true;

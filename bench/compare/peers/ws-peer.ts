@@ -10,14 +10,15 @@ import { createServer } from 'node:http';
 import type { Socket } from 'node:net';
 import * as wsModule from 'ws';
 import WebSocket, { WebSocketServer } from 'ws';
-import { broadcastText, type PeerCommand, portArg, serveBench } from '../bench-ipc.js';
+import { listenForBench } from '../../harness/serve-bench.js';
+import { PeerRooms } from './peer-rooms.js';
 
 interface Member {
   ws: WebSocket;
   socket: Socket;
 }
 
-const rooms = new Map<string, Set<Member>>();
+const rooms = new PeerRooms<Member>();
 const http = createServer((_req, res) => res.writeHead(404).end());
 const wss = new WebSocketServer({ noServer: true, perMessageDeflate: false, clientTracking: false });
 
@@ -37,10 +38,8 @@ function frameOf(text: string): Buffer {
   return parts.length === 1 ? (parts[0] as Buffer) : Buffer.concat(parts);
 }
 
-function broadcast(room: string, body: string): void {
-  const members = rooms.get(room);
-  if (!members) return;
-  const frame = frameOf(broadcastText(room, body));
+function broadcast(members: ReadonlySet<Member>, text: string): void {
+  const frame = frameOf(text);
   for (const m of members) if (m.ws.readyState === WebSocket.OPEN) m.socket.write(frame);
 }
 
@@ -48,35 +47,14 @@ http.on('upgrade', (req, socket, head) => {
   wss.handleUpgrade(req, socket, head, (ws) => {
     // The raw socket comes from the upgrade itself, so frames bypass ws's per-send framing without touching its internals.
     const me: Member = { ws, socket: socket as Socket };
-    const joined: Set<Member>[] = [];
-    ws.on('message', (data) => {
-      let cmd: PeerCommand;
-      try {
-        cmd = JSON.parse(String(data)) as PeerCommand;
-      } catch {
-        return;
-      }
-      if (typeof cmd.join === 'string') {
-        const set = rooms.get(cmd.join) ?? new Set<Member>();
-        rooms.set(cmd.join, set);
-        set.add(me);
-        joined.push(set);
-        ws.send(JSON.stringify({ joined: cmd.join }));
-      } else if (typeof cmd.room === 'string' && typeof cmd.body === 'string') {
-        broadcast(cmd.room, cmd.body);
-      }
-    });
-    ws.on('close', () => {
-      for (const set of joined) set.delete(me);
-    });
+    const member = rooms.member(me, (text) => ws.send(text), broadcast);
+    ws.on('message', (data) => member.command(String(data)));
+    ws.on('close', () => member.leave());
     ws.on('error', () => ws.terminate());
   });
 });
 
-http.listen(portArg(), '127.0.0.1', () => {
-  const address = http.address();
-  serveBench(typeof address === 'object' && address ? address.port : 0, async () => {
-    http.close();
-    http.closeAllConnections();
-  });
+listenForBench(http, async () => {
+  http.close();
+  http.closeAllConnections();
 });
