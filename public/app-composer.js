@@ -1,13 +1,13 @@
 /*
  * webim page, part 4 of 5: the composer. Text (Enter or the send button),
  * the typing notice, the emoji picker (a choice is sent at once) and image
- * upload: XHR with FormData where there is one, else the form posts into a
- * hidden iframe (old IE) and the answer is read from its body. The upload
- * answer is { "url", "thumb" }; the url is sent as an `image` message.
+ * upload through the client library (WebIM.Client's upload works in every
+ * browser and from a site of another origin); the url it gives is sent as
+ * an `image` message.
  */
 (function (App, window) {
   var document = window.document, $ = App.byId, st, im; /* App.state comes from app.js, at init */
-  var lastTyping = 0, pendingUpload = null;
+  var lastTyping = 0;
 
   function current() { return App.conv.current && App.conv.all[App.conv.current]; }
 
@@ -62,65 +62,22 @@
       sendText();
     });
     App.on($('upload'), 'change', upload);
-    App.on($('upload-frame'), 'load', uploadFrameLoaded);
   }
 
-  function textOf(node) {
-    var out = '', i;
-    if (node.nodeType === 3) return node.nodeValue;
-    for (i = 0; i < node.childNodes.length; i++) out += textOf(node.childNodes[i]);
-    return out;
-  }
-
-  function uploaded(target, text) {
-    var answer = null;
-    try { answer = window.JSON.parse(App.strip(text)); } catch (e) { answer = null; }
-    $('upload-form').reset();
-    if (answer && answer.url && App.IMAGE_URL.test(answer.url)) {
-      App.notice('');
-      sendTo(target, 'image', answer.url);
-    } else {
-      App.notice('The upload failed' + (answer && answer.error ? ' (' + answer.error + ')' : '') + '.');
-    }
-  }
-
-  /* The upload endpoint takes only logged-in users: the login token proves who uploads. */
-  function uploadUrl() {
-    return im.base + '/upload?token=' + encodeURIComponent(im.creds.token || '');
-  }
-
-  /* XHR with FormData where there is one; else the form posts into a hidden iframe (old IE). */
   function upload() {
-    var input = $('upload'), conv = current(), target, form, data, x;
+    var input = $('upload'), conv = current(), target;
     if (!conv || !input.value) return;
     target = conv.target();
     App.notice('Uploading\u2026', true);
-    if (window.FormData && window.XMLHttpRequest && input.files && input.files.length) {
-      data = new window.FormData();
-      data.append('file', input.files[0]);
-      x = new window.XMLHttpRequest();
-      x.open('POST', uploadUrl(), true);
-      x.setRequestHeader('Accept', 'application/json');
-      x.onreadystatechange = function () { if (x.readyState === 4) uploaded(target, x.responseText); };
-      x.send(data);
-      return;
-    }
-    form = $('upload-form');
-    form.action = uploadUrl();
-    pendingUpload = target;
-    form.submit();
-  }
-
-  function uploadFrameLoaded() {
-    var frame = $('upload-frame'), target = pendingUpload, doc;
-    if (!target) return; /* the frame's first about:blank */
-    pendingUpload = null;
-    try {
-      doc = frame.contentWindow ? frame.contentWindow.document : frame.contentDocument;
-      uploaded(target, doc && doc.body ? textOf(doc.body) : '');
-    } catch (e) {
-      uploaded(target, '');
-    }
+    im.upload($('upload-form'), function (err, answer) {
+      $('upload-form').reset();
+      if (!err && App.IMAGE_URL.test(answer.url)) {
+        App.notice('');
+        sendTo(target, 'image', answer.url);
+      } else {
+        App.notice('The upload failed' + (err && err.error ? ' (' + err.error + ')' : '') + '.');
+      }
+    });
   }
 
   App.composer = { init: init };

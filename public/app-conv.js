@@ -64,11 +64,11 @@
     }
     if (m.type === 'image' && App.IMAGE_URL.test(m.body)) {
       img = App.el('img', { className: 'msg-thumb', alt: 'image' });
-      img.onerror = function () { if (!tried) { tried = true; img.src = m.body; } };
+      img.onerror = function () { if (!tried) { tried = true; img.src = App.chatUrl(m.body); } };
       img.onload = function () { if (C.current === m.channel && C.all[m.channel].stick) C.toBottom(); };
-      img.src = App.thumbOf(m.body);
+      img.src = App.chatUrl(App.thumbOf(m.body));
       return App.el('div', { className: 'msg-body msg-image', 'data-testid': 'message-body', 'data-url': m.body }, [
-        App.el('a', { href: m.body, target: '_blank', rel: 'noopener noreferrer' }, [img])
+        App.el('a', { href: App.chatUrl(m.body), target: '_blank', rel: 'noopener noreferrer' }, [img])
       ]);
     }
     return App.el('div', { className: 'msg-body', 'data-testid': 'message-body' }, [m.body]);

@@ -104,9 +104,27 @@ var WebIMApp = (function (window) {
     return d.getFullYear() + '-' + pad(d.getMonth() + 1) + '-' + pad(d.getDate()) + ' ' + hm;
   };
 
+  /*
+   * The chat server: where this script came from, which is the page's own server for the page at / and the
+   * chat's for a site that embeds it (embed.js writes the scripts in, so this one is the last when it runs); ''
+   * where the browser gives the src as written (IE6-7), which only the page at / does. Images, avatars and the
+   * connection all go there.
+   */
+  App.base = (function () {
+    var scripts = document.getElementsByTagName('script'), src = scripts.length ? scripts[scripts.length - 1].src || '' : '';
+    if (!/^(https?:)?\/\//i.test(src)) return '';
+    if (src.charAt(0) === '/') src = window.location.protocol + src;
+    return src.replace(/[?#].*$/, '').replace(/\/[^\/]*$/, '');
+  })();
+  /* `path` (`avatars/cat.svg`, `/uploads/x.png`) on the chat server */
+  App.chatUrl = function (path) {
+    if (!App.base) return path;
+    return App.base + (path.charAt(0) === '/' ? '' : '/') + path;
+  };
+
   App.avatarSrc = function (avatar) {
     if (/^https?:\/\//i.test(avatar || '')) return avatar;
-    if (/^[a-z0-9_-]{1,32}$/.test(avatar || '')) return 'avatars/' + avatar + '.svg';
+    if (/^[a-z0-9_-]{1,32}$/.test(avatar || '')) return App.chatUrl('avatars/' + avatar + '.svg');
     return '';
   };
 

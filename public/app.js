@@ -7,7 +7,7 @@
   var document = window.document, WebIM = window.WebIM, $ = App.byId;
   var st = App.state = { im: null, me: null, users: {}, rooms: {}, joined: {}, members: {}, unread: {}, names: {}, avatars: {} };
   /* remember: the login survives a reload and opens in other tabs (WebIM.storage) */
-  var im = st.im = new WebIM.Client({ remember: true });
+  var im = st.im = new WebIM.Client({ url: App.base, remember: true });
   var CONV_KEY = 'webim.conv';
   var noticeTimer = null, countTimer = null;
 
@@ -314,7 +314,7 @@
       if (st.me) leaveChat(App.describe(err)); /* a login after a reconnect was refused */
       return;
     }
-    if (err.code === 'transport_unavailable' || err.code === 'transport_failed') {
+    if (err.code === 'transport_unavailable' || err.code === 'transport_failed' || err.ref === 'connect') {
       loginError(App.describe(err));
       if (st.me) notice(App.describe(err), true);
       return;

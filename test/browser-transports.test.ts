@@ -1,8 +1,9 @@
 /**
  * Every transport from the browser (issue #5): `?transport=websocket`,
  * `sockjs` and `comet` each chat with people on the other ones, and a
- * "legacy" page, stripped of what IE6-8 lack (WebSocket, EventSource, JSON,
- * the ES5 array methods, Object.keys, bind, trim), still logs in and chats.
+ * "legacy" page, stripped of what IE6-7 lack (WebSocket, EventSource, JSON,
+ * the ES5 array methods, Object.keys, bind, trim, postMessage, FormData and
+ * CORS: helpers/old-ie.ts), still logs in and chats.
  */
 import t, { type Test } from 'tap';
 import {
@@ -18,28 +19,12 @@ import {
   until,
   waitForBodies,
 } from './helpers/browser.js';
+import { oldIeScript } from './helpers/old-ie.js';
 
 const browser = await launchBrowser(t);
 
-/**
- * Runs before any page script: removes what old IE does not have. Written in
- * ES3 itself, since Array.prototype.forEach is among what it removes.
- */
-const LEGACY = `(function (w) {
-  function drop(obj, key) {
-    try { delete obj[key]; } catch (e) {}
-    try { if (obj[key] !== undefined) obj[key] = undefined; } catch (e) {}
-  }
-  var i, arrayMethods = ['forEach', 'map', 'filter', 'indexOf', 'some', 'every', 'reduce'];
-  drop(w, 'WebSocket');
-  drop(w, 'EventSource');
-  drop(w, 'JSON');
-  for (i = 0; i < arrayMethods.length; i++) drop(Array.prototype, arrayMethods[i]);
-  drop(Object, 'keys');
-  drop(Function.prototype, 'bind');
-  drop(String.prototype, 'trim');
-  w.__legacyJSONBeforePage = typeof w.JSON;
-})(window);`;
+/** Runs before any page script: takes away what IE6-7 lack (helpers/old-ie.ts), CORS and postMessage included. */
+const LEGACY = oldIeScript('ie67');
 
 /** typeof of each feature LEGACY removes, as the page sees it now (runs in the page: ES3 only). */
 function featuresInPage(): Record<string, string> {
@@ -50,7 +35,7 @@ function featuresInPage(): Record<string, string> {
     WebSocket: typeof w.WebSocket,
     EventSource: typeof w.EventSource,
     JSON: typeof w.JSON,
-    jsonBeforePage: String(w.__legacyJSONBeforePage),
+    jsonBeforePage: String(w.__jsonBeforePage),
     forEach: typeof probe.forEach,
     map: typeof probe.map,
     filter: typeof probe.filter,

@@ -2,8 +2,8 @@
  * webim/client-session.js: the rest of WebIM.Client: login and relogin with
  * the token and resume cursors, dropping what was already seen, loading what
  * an incomplete resume left out, the send queue (paced, resent with the same
- * cid until acked) and the public API. Part of /webim.js, last (after
- * client.js).
+ * cid until acked) and the public API (but for upload, in upload.js). Part
+ * of /webim.js, after client.js.
  */
 (function (window, WebIM) {
   if (!WebIM || !WebIM._lib || !WebIM.Client) throw new Error('webim/client-session.js must load after webim/client.js');
@@ -175,7 +175,7 @@
 
   /* ---- Public API ---- */
 
-  /* `token`: one the host application signed (README, "Logging users in from your application"); `name` may then be null. */
+  /* `token`: one the host application signed (docs/identity.md, "Logging users in from your application"); `name` may then be null. */
   Client.prototype.login = function (name, avatar, cb, token) {
     if (this.loggedIn || this.loggingIn) {
       if (cb) cb({ cmd: 'error', code: 'bad_request', message: 'already logged in', ref: 'login' });

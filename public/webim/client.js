@@ -179,6 +179,8 @@
     var delay, self = this, list, i;
     if (t !== this.transport) return;
     this._drop();
+    /* the server refuses this page's origin on every transport: trying again would not help */
+    if (t.refused) return this._stop({ cmd: 'error', code: 'forbidden', ref: 'connect', message: why });
     if (!t.opened) {
       this.failures++;
       if (this.forced && !this.good && this.failures >= FORCED_TRIES) {

@@ -1,5 +1,5 @@
 /*
- * webim.js: the webim browser client (PROTOCOL.md, version 1).
+ * webim.js: the webim browser client (docs/protocol.md, version 1).
  *
  *   var im = new WebIM.Client({ url: '', transport: 'auto' });
  *   im.on('message', function (m) { ... });
@@ -23,6 +23,7 @@
  *   transports.js      WebSocket and SockJS, and how a transport is chosen
  *   client.js          WebIM.Client: events, connecting, reconnecting, probing
  *   client-session.js  WebIM.Client: login and resume, the send queue, the API
+ *   upload.js          WebIM.Client: upload, an image from any page and browser
  * Each part is a script of its own that adds to window.WebIM; this one
  * starts a new WebIM, so it comes first.
  */

@@ -15,7 +15,7 @@ import type { FastifyInstance } from 'fastify';
 export const CLIENT_DIR = fileURLToPath(new URL('../../../public/webim/', import.meta.url));
 
 /** The parts of /webim.js, in the order they are joined. */
-export const CLIENT_PARTS: readonly string[] = ['core.js', 'storage.js', 'comet.js', 'transports.js', 'client.js', 'client-session.js'];
+export const CLIENT_PARTS: readonly string[] = ['core.js', 'storage.js', 'comet.js', 'transports.js', 'client.js', 'client-session.js', 'upload.js'];
 
 const JS = 'application/javascript; charset=utf-8';
 

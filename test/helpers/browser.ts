@@ -77,6 +77,8 @@ export interface OpenOptions {
   block?: string[];
   /** Stop at the login form (default: log in). */
   noLogin?: boolean;
+  /** Called with the page before it loads anything, to watch its requests from the first. */
+  onPage?: (page: Page) => void;
 }
 
 /** A new empty context with one page on the chat, logged in as `name` unless told otherwise. */
@@ -93,6 +95,7 @@ export async function openChat(browser: Browser, baseUrl: string, name: string, 
     person.dialogs.push(d.message());
     void d.dismiss().catch(() => undefined);
   });
+  opts.onPage?.(page);
   await page.goto(`${baseUrl}/${opts.query ?? ''}`);
   if (!opts.noLogin) person.id = await login(page, name);
   return person;
@@ -257,7 +260,7 @@ export async function openPrivate(page: Page, peerId: string): Promise<string> {
   return channel ?? '';
 }
 
-/** The channel name of the private conversation of two users (PROTOCOL.md 3.1). */
+/** The channel name of the private conversation of two users (docs/protocol.md 3.1). */
 export function dmChannel(a: string, b: string): string {
   return a < b ? `dm:${a}:${b}` : `dm:${b}:${a}`;
 }
