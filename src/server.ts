@@ -15,6 +15,7 @@ import websocketTransport from '../transports/websocket.js';
 import { TokenService } from './auth/tokens.js';
 import adminApi from './http/admin.js';
 import clientBundle from './http/client-bundle.js';
+import embedScript from './http/embed.js';
 import metricsRoute, { createMetrics } from './http/metrics.js';
 import polyfills from './http/polyfills.js';
 import uploads, { UploadRegistry } from './http/uploads.js';
@@ -131,6 +132,7 @@ export async function createServer(config: Config, storeOverride?: HistoryStore)
   await app.register(adminApi, { prefix: '/admin/api', admin: new Admin(hub.parts), token: config.adminToken });
   // /webim.js is built from public/webim/*.js; registered before the static files.
   await app.register(clientBundle);
+  await app.register(embedScript, { publicDir: PUBLIC_DIR });
   await app.register(fastifyStatic, { root: PUBLIC_DIR, index: ['index.html'] });
   if (config.flashPolicyInline) {
     // docs/protocol.md section 5: a connection whose first byte is `<` gets the Flash socket policy instead of HTTP.
