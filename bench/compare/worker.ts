@@ -11,7 +11,7 @@
  * the others with its token, and only it joins (membership is per user).
  */
 import { useSourceAddress } from '../harness/chat-session.js';
-import { Receipts, type WindowCommand, type WindowTally } from '../harness/receipts.js';
+import { Receipts, type WindowCommand, type WindowTally } from '../harness/measure.js';
 import { Failures, inLanes, onParentMessages, toParent } from '../harness/worker.js';
 import { type Kind, type LoadConn, openConn, serverOf } from './clients.js';
 

@@ -8,7 +8,7 @@
  * many connections got it and the first, last and summed receive times.
  */
 import { type BenchSession, type BenchTransport, openSession, useSourceAddress } from '../harness/chat-session.js';
-import { Receipts, type WindowCommand, type WindowTally } from '../harness/receipts.js';
+import { Receipts, type WindowCommand, type WindowTally } from '../harness/measure.js';
 import { inLanes, onParentMessages, toParent } from '../harness/worker.js';
 
 export interface StartMsg {

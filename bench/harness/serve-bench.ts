@@ -1,18 +1,45 @@
 /**
  * The bench side of every server process, webim's (server-child.ts) and
- * each peer's (bench/compare/peers/): the IPC messages listed in
- * server-child.ts, so that webim and every peer are measured the same way:
- * RSS and heap after two forced collections, CPU from process.cpuUsage,
- * event-loop busy time from eventLoopUtilization, and a V8 CPU profile on
- * request.
+ * each peer's (bench/compare/peers/), so that webim and every peer are
+ * measured the same way: RSS and heap after two forced collections, CPU
+ * from process.cpuUsage, event-loop busy time from eventLoopUtilization,
+ * and a V8 CPU profile on request. The IPC messages:
+ *
+ *   messages in:  { type: 'mem', settle? } | { type: 'loop' } | { type: 'stop' }
+ *                 | { type: 'profile-start' } | { type: 'profile-stop', file }
+ *   messages out: { type: 'ready', port } | { type: 'mem', heapUsed, rss, young, sockets, timers }
+ *                 | { type: 'loop', busyMs, cpuMs, wallMs } | { type: 'profile', file, error? }
+ *
+ * `sockets` and `timers` count the server's open TCP sockets and pending
+ * timers (each held poll has one of each), so a bench can wait until the
+ * server really holds every poll before it measures. `loop` answers the
+ * ms its event loop was busy, the CPU ms it used (process.cpuUsage, user
+ * plus system, every thread: SQLite and libuv work included) and the wall
+ * ms elapsed since the previous `loop`: the server's own share of a
+ * fan-out, which clients on the same cores cannot blur. The profile
+ * messages record a V8 CPU profile (a .cpuprofile file for Chrome
+ * DevTools) between start and stop, to see where the server's time goes.
  */
 import { writeFileSync } from 'node:fs';
 import type { Server } from 'node:http';
 import { Session } from 'node:inspector/promises';
 import { type EventLoopUtilization, performance } from 'node:perf_hooks';
 import { getHeapSpaceStatistics } from 'node:v8';
-import type { FromServer, ToServer } from './server-child.js';
 import { onParentMessages, toParent } from './worker.js';
+
+export type ToServer =
+  /** settle: first wait (at most settleLimitMs, 40 s by default) for V8 to give back a young generation grown by the setup (whenYoungGenSettled). */
+  | { type: 'mem'; settle?: boolean; settleLimitMs?: number }
+  | { type: 'loop' }
+  | { type: 'stop' }
+  | { type: 'profile-start' }
+  | { type: 'profile-stop'; file: string };
+export type FromServer =
+  | { type: 'ready'; port: number }
+  /** young: bytes V8's young generation held at the reading (settled when at most 2 MiB). */
+  | { type: 'mem'; heapUsed: number; rss: number; young: number; sockets: number; timers: number }
+  | { type: 'loop'; busyMs: number; cpuMs: number; wallMs: number }
+  | { type: 'profile'; file: string; error?: string };
 
 function sockets(): { sockets: number; timers: number } {
   let sockets = 0;

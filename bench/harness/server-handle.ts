@@ -1,13 +1,13 @@
 /**
  * The bench's side of a server child (bench/harness/server-child.ts for
  * webim, bench/compare/peers/ for the others): forking it, waiting for its
- * port, asking it the IPC questions of server-child.ts, and stopping it.
+ * port, asking it the IPC questions of serve-bench.ts, and stopping it.
  * Also the wait for a worker's answer, which asks the same way.
  */
 import { type ChildProcess, fork } from 'node:child_process';
 import { readFileSync } from 'node:fs';
 import { fileURLToPath } from 'node:url';
-import type { FromServer, ToServer } from './server-child.js';
+import type { FromServer, ToServer } from './serve-bench.js';
 
 /** webim as a bench runs it (the same createServer as `webim start`). */
 export const SERVER_CHILD = fileURLToPath(new URL('./server-child.js', import.meta.url));
