@@ -99,6 +99,35 @@ export const settings = {
   },
   nodeHeartbeat: int('node-heartbeat', 5000, 'ms between a node\'s heartbeats in Redis (and its checks of the other nodes\' heartbeats)', 100),
   nodeTimeout: int('node-timeout', 15000, 'ms after its last heartbeat that a node counts as dead: its users are reported offline, within this plus --node-heartbeat (a guest\'s name stays held for its token: --guest-hold)', 300),
+  hookUrl: {
+    ...str('hook-url', '', 'URL of the application that answers the backend hooks (login, publish, offline: docs/api.md); each hook may have its own URL below; empty: no hooks'),
+    check: httpUrlProblem,
+  },
+  hookLoginUrl: { ...str('hook-login-url', '', 'URL of the login hook, instead of `--hook-url`'), check: httpUrlProblem },
+  hookPublishUrl: { ...str('hook-publish-url', '', 'URL of the publish hook, instead of `--hook-url`'), check: httpUrlProblem },
+  hookOfflineUrl: { ...str('hook-offline-url', '', 'URL of the offline hook, instead of `--hook-url`'), check: httpUrlProblem },
+  hooks: list('hooks', 'comma-separated hooks that `--hook-url` answers: `login`, `publish`, `offline`', {
+    def: ['login', 'publish', 'offline'],
+    shownDefault: 'login,publish,offline',
+    check: (names: string[]) => names.find((n) => !['login', 'publish', 'offline'].includes(n)) && 'use login, publish and offline',
+  }),
+  hookSecret: {
+    ...str('hook-secret', '', 'secret that signs every hook call (HMAC-SHA256 of the timestamp and body); needed when a hook is on'),
+    check: (secret: string) => (secret !== '' && secret.length < 16 ? 'use at least 16 characters (a random string)' : undefined),
+  },
+  hookTimeout: int('hook-timeout', 3000, 'ms a hook call may take before its failure policy applies', 100, 60000),
+  hookLoginFail: choice('hook-login-fail', 'closed', ['closed', 'open'] as const, 'when the login hook fails (timeout, error, garbage): `closed` refuses the login with `server_busy`, `open` lets it go on as a guest login'),
+  hookPublishFail: choice('hook-publish-fail', 'open', ['closed', 'open'] as const, 'when the publish hook fails: `open` stores the message as sent, `closed` refuses it with `server_busy` (the client sends it again)'),
+  hookPublishOn: list('hook-publish-on', 'comma-separated channel kinds the publish hook is asked about: `room`, `dm`', {
+    def: ['room', 'dm'],
+    shownDefault: 'room,dm',
+    check: (kinds: string[]) => kinds.find((k) => k !== 'room' && k !== 'dm') && 'use room and dm',
+  }),
+  hookForwardHeaders: list('hook-forward-headers', 'comma-separated request headers of the connection the login hook is shown (the WebSocket upgrade, the Comet session\'s first request)', {
+    def: ['cookie'],
+    shownDefault: 'cookie',
+  }),
+  hookOfflineQueue: int('hook-offline-queue', 10000, 'offline events waiting to be sent (retried with backoff); past it the oldest is dropped and counted', 1),
   metrics: bool('metrics', true, 'serve Prometheus metrics at `/metrics` (counts only; keep it off the public side of the proxy)'),
   adminToken: {
     ...str('admin-token', '', 'token of the admin API under `/admin/api` (`Authorization: Bearer`); empty: the admin API is off'),
@@ -115,6 +144,11 @@ export const settings = {
     check: portsProblem,
   }),
 } as const;
+
+/** An http(s) URL, or empty. */
+function httpUrlProblem(url: string): string | undefined {
+  return url === '' || /^https?:\/\/\S+$/.test(url) ? undefined : 'expected http://host/path or https://...';
+}
 
 type Settings = typeof settings;
 /** A table of settings such as `settings`; `webim flash-policy` has its own (src/flash-config.ts). */

@@ -17,6 +17,8 @@ export const ErrorCodes = {
   too_large: { status: 413, message: 'too large' },
   rate_limited: { status: 429, message: 'too many messages, slow down' },
   server_busy: { status: 503, message: 'the server cannot take this now, try again' },
+  /** The application's publish hook refused the message (docs/api.md, "Hooks"); its reason is the message. */
+  rejected: { status: 403, message: 'the application refused this message' },
   internal: { status: 500, message: 'internal error' },
   /** Admin API only (creating a room that exists); never sent in an `error` frame. */
   conflict: { status: 409, message: 'it exists already' },

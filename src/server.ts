@@ -125,6 +125,7 @@ export async function createServer(config: Config, storeOverride?: HistoryStore)
       onlineUsers: () => hub.dir.users.size,
       rooms: () => hub.dir.rooms.size,
       orderedChannels: () => hub.cluster.sequencer?.size ?? 0,
+      hooks: hub.hooks.stats,
     });
     await app.register(metricsRoute, { registry, adminToken: config.adminToken });
   }
@@ -148,6 +149,7 @@ export async function createServer(config: Config, storeOverride?: HistoryStore)
     closing ??= (async () => {
       stopping = true;
       hub.shutdown();
+      hub.hooks.close();
       // Each transport waits (up to shutdownGrace) for its `bye` frames to reach clients.
       await app.close();
       // After the transports: the users' offline presence has gone out; then this node's records leave Redis.

@@ -146,7 +146,7 @@ export default async function cometTransport(app: FastifyInstance, opts: CometOp
     const sid = randomBytes(16).toString('base64url');
     const s = new CometSession(sid, req.ip, opts.pollTimeout, (ended) => sessions.delete(ended.sid));
     sessions.set(sid, s);
-    s.handler = opts.host.attach(s, { ip: req.ip, origin: req.headers.origin, userAgent: req.headers['user-agent'] });
+    s.handler = opts.host.attach(s, { ip: req.ip, origin: req.headers.origin, userAgent: req.headers['user-agent'], headers: req.headers });
     return answer(req, reply, 200, JSON.stringify({ sid, timeout: opts.pollTimeout }));
   };
 

@@ -239,7 +239,7 @@ async function sockjsTransport(app: FastifyInstance, opts: SockJSOptions): Promi
     const sid = SESSION_PATH.exec((conn.url ?? '').split('?', 1)[0]?.slice(prefix.length) ?? '')?.[2];
     if (sid !== undefined) sessions.add(sid);
     live.add(conn);
-    const handler = opts.host.attach(new SockJSTransport(conn, ip), { ip, userAgent: conn.headers['user-agent'] });
+    const handler = opts.host.attach(new SockJSTransport(conn, ip), { ip, userAgent: conn.headers['user-agent'], headers: conn.headers });
     conn.on('data', (message: unknown) => {
       // sockjs-client sends strings; a hand-made frame element that is other JSON goes to the core re-serialized, to be judged there.
       handler.message(typeof message === 'string' ? message : reserialize(message));

@@ -141,6 +141,7 @@ async function websocketTransport(app: FastifyInstance, opts: WebSocketOptions):
       ip: req.ip,
       origin: req.headers.origin,
       userAgent: req.headers['user-agent'],
+      headers: req.headers,
     });
     forgetUpgrade(socket, req);
     socket.on('message', onMessage);

@@ -24,6 +24,11 @@ const CLOCK_TOLERANCE_S = 30;
 /** A user id as docs/protocol.md section 3 has it (no `:`, no white space), and no control characters either: it ends up in logs and channel names. */
 const USER_ID = /^[^\s:\p{Cc}]{1,512}$/u;
 
+/** Whether a string can be a user id a host application vouches for (a token's `sub`, a login hook's `user.id`). */
+export function isUserId(id: string): boolean {
+  return USER_ID.test(id) && id.isWellFormed();
+}
+
 /** What a valid token proves: the user id, and the profile where the token carries one. */
 export interface TokenClaims {
   id: string;

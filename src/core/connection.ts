@@ -35,6 +35,8 @@ export class Connection implements TransportHandler {
   backlog: string[] | null = null;
   /** Frames held while a login replays history; null when frames go straight out. */
   held: Held[] | null = null;
+  /** Request headers the login hook is shown (`--hook-forward-headers`); undefined when that hook is off. */
+  forwarded: Record<string, string> | undefined = undefined;
   /** Consecutive messages refused by the rate limit. */
   strikes = 0;
   lastPingAt: number;

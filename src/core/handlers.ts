@@ -13,9 +13,11 @@ import type { Cluster } from './cluster.js';
 import type { Connection } from './connection.js';
 import { leftFrame, presenceFrame } from './frames.js';
 import { login, type LoginParts } from './login.js';
+import type { Hooks } from '../hooks/hooks.js';
+import type { NewMessage } from '../types.js';
 import type { Messages } from './messages.js';
 import type { OnlineUser, RoomState } from './online.js';
-import type { Command } from './validate.js';
+import { type Command, decode, type Limits } from './validate.js';
 
 /** What the command handlers use of the running chat, besides what login uses. */
 export interface CommandParts extends LoginParts {
@@ -25,6 +27,8 @@ export interface CommandParts extends LoginParts {
   /** Which image URLs this server issued; undefined: any well-formed upload path passes. */
   readonly uploads: { issued(url: string): boolean } | undefined;
   readonly messages: Pick<Messages, 'append'>;
+  readonly hooks: LoginParts['hooks'] & Pick<Hooks, 'publishOn' | 'publish'>;
+  readonly limits: Limits;
 }
 
 type Handled = Promise<void> | undefined;
@@ -60,16 +64,38 @@ function send(core: CommandParts, conn: Connection, cmd: Extract<Command, { cmd:
   const base = { from: user.sender, to: cmd.to, type: cmd.type, body: cmd.body, cid: cmd.cid };
   if ('room' in cmd.to) {
     memberRoom(core, user, cmd.to);
-    core.messages.append(conn, { channel: roomChannel(cmd.to.room), ...base });
-    return undefined;
+    return store(core, conn, { channel: roomChannel(cmd.to.room), ...base });
   }
   const to = cmd.to.user;
   const channel = dmChannel(user.info.id, to);
-  if (to === user.info.id || core.dir.users.has(to)) {
-    core.messages.append(conn, { channel, ...base });
+  if (to === user.info.id || core.dir.users.has(to)) return store(core, conn, { channel, ...base });
+  return knownUser(core, to).then(() => store(core, conn, { channel, ...base }));
+}
+
+/**
+ * Stores a message, first asking the application's publish hook where it
+ * is on for the channel: the connection's next command then waits for the
+ * answer, so that its sends keep their order.
+ */
+function store(core: CommandParts, conn: Connection, msg: NewMessage): Handled {
+  if (!core.hooks.publishOn(msg.channel)) {
+    core.messages.append(conn, msg);
     return undefined;
   }
-  return knownUser(core, to).then(() => core.messages.append(conn, { channel, ...base }));
+  const { channel, from, to, type, body, cid } = msg;
+  return core.hooks.publish({ channel, from, to, type, body, cid }, (replaced) => storable(core, msg, replaced)).then((verdict) => {
+    core.messages.append(conn, verdict.body === body ? msg : { ...msg, body: verdict.body });
+  });
+}
+
+/** Whether a body the application put in place of the sender's is one a client could have sent. */
+function storable(core: CommandParts, msg: NewMessage, body: string): boolean {
+  try {
+    decode({ cmd: 'send', to: msg.to, type: msg.type, body, cid: msg.cid }, core.limits);
+  } catch {
+    return false;
+  }
+  return msg.type !== 'image' || !core.uploads || core.uploads.issued(body);
 }
 
 async function join(core: CommandParts, conn: Connection, name: string): Promise<void> {

@@ -29,6 +29,7 @@ import { type CommandParts, handle } from './handlers.js';
 import { Heartbeat } from './heartbeat.js';
 import { Messages } from './messages.js';
 import { Directory } from './online.js';
+import { Hooks } from '../hooks/hooks.js';
 import { PresenceLimit } from './presence-limit.js';
 import { ChatStats } from './stats.js';
 import { decode, errorRef, type Limits } from './validate.js';
@@ -67,6 +68,8 @@ export class Hub implements TransportHost, ConnectionOwner {
   readonly parts: CommandParts & AdminParts;
   /** Which guest names are held for whom (src/core/guest-holds.ts). */
   private readonly guests: GuestHolds;
+  /** The application's hooks (src/hooks/hooks.ts); every hook off unless configured. */
+  readonly hooks: Hooks;
   private readonly ipCounts = new Map<string, number>();
   private readonly heartbeat: Heartbeat;
   private accepting = true;
@@ -87,6 +90,8 @@ export class Hub implements TransportHost, ConnectionOwner {
     const holdSeconds = opts.config.guestHold > 0 ? opts.config.guestHold : opts.config.tokenTtl;
     const guests = new GuestHolds(store, holdSeconds * 1000, (id) => cluster.isOnline(id));
     this.guests = guests;
+    const hooks = new Hooks(opts.config, log);
+    this.hooks = hooks;
     this.parts = {
       config: opts.config,
       store,
@@ -97,7 +102,8 @@ export class Hub implements TransportHost, ConnectionOwner {
       presenceLimit,
       stats,
       fanout,
-      messages: new Messages(store, stats, log, cluster),
+      messages: new Messages(store, stats, log, cluster, (message, recipients) => hooks.stored(message, recipients, (id) => cluster.isOnline(id))),
+      hooks,
       uploads: opts.uploads,
       limits: this.limits,
       unregister: (conn) => this.unregister(conn),
@@ -129,6 +135,7 @@ export class Hub implements TransportHost, ConnectionOwner {
       return conn;
     }
     this.ipCounts.set(info.ip, count + 1);
+    conn.forwarded = this.hooks.forwarded(info.headers);
     this.conns.add(conn);
     this.stats.connections[transport.name]++;
     return conn;

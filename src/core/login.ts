@@ -12,6 +12,7 @@ import { defaultAvatar } from '../avatars.js';
 import { parseChannel } from '../channels.js';
 import { ProtocolError } from '../errors.js';
 import type { TokenService } from '../auth/tokens.js';
+import type { Hooks } from '../hooks/hooks.js';
 import type { Config } from '../config.js';
 import type { HistoryStore, LoginKind } from '../store/store.js';
 import { type Sender, withStatus } from '../types.js';
@@ -38,6 +39,7 @@ export interface LoginParts {
   readonly presenceLimit: PresenceLimit;
   readonly stats: ChatStats;
   readonly fanout: Pick<Fanout, 'remember'>;
+  readonly hooks: Pick<Hooks, 'loginOn' | 'login'>;
   /** Takes a connection off its user again (a login that failed after registering it). */
   unregister(conn: Connection): void;
 }
@@ -68,7 +70,7 @@ interface Identity {
  * leaves out. A guest's token proves its identity only while the name is
  * still held for it; a name alone gets the name only when nobody holds it.
  */
-async function identify(core: LoginParts, cmd: LoginCommand): Promise<Identity> {
+async function identify(core: LoginParts, conn: Connection, cmd: LoginCommand): Promise<Identity> {
   if (cmd.token !== undefined) {
     const claims = await core.tokens.verify(cmd.token);
     if (!claims) throw new ProtocolError('unauthorized');
@@ -79,6 +81,10 @@ async function identify(core: LoginParts, cmd: LoginCommand): Promise<Identity> 
     const who = { id, name, avatar: claims.avatar ?? cmd.avatar ?? defaultAvatar(id) };
     return { who, proven: true, via: claims.guest ? 'guest' : 'token' };
   }
+  if (core.hooks.loginOn) {
+    const vouched = await askTheApplication(core, conn, cmd);
+    if (vouched) return vouched;
+  }
   if (!core.config.guestLogin) throw new ProtocolError('unauthorized', NO_GUESTS);
   const name = cmd.name as string; // validate() requires a name when there is no token
   // `System` (the sender of admin notices) is taken for good, and never held.
@@ -86,6 +92,26 @@ async function identify(core: LoginParts, cmd: LoginCommand): Promise<Identity> 
   const taken = await core.guests.take(name);
   const id = taken.id;
   return { who: { id, name, avatar: cmd.avatar ?? defaultAvatar(id) }, proven: false, via: 'guest', taken };
+}
+
+/**
+ * The login hook: the application says who a login without a token is (its
+ * user, as a token it signed would) or refuses it. Undefined when the hook
+ * failed and its policy is to go on as if there were none (a guest login).
+ */
+async function askTheApplication(core: LoginParts, conn: Connection, cmd: LoginCommand): Promise<Identity | undefined> {
+  const verdict = await core.hooks.login({
+    name: cmd.name,
+    avatar: cmd.avatar,
+    transport: conn.transport.name,
+    ip: conn.ip,
+    headers: conn.forwarded ?? {},
+  });
+  if (verdict === undefined) return undefined;
+  if ('reject' in verdict) throw new ProtocolError('unauthorized', verdict.reject);
+  const { id } = verdict.user;
+  const who = { id, name: verdict.user.name ?? cmd.name ?? nameFromId(id), avatar: verdict.user.avatar ?? cmd.avatar ?? defaultAvatar(id) };
+  return { who, proven: true, via: 'token' };
 }
 
 /** The `name_taken` of a guest login (name or guest token) whose id a host application's user has. */
@@ -135,7 +161,7 @@ export async function login(core: LoginParts, conn: Connection, cmd: LoginComman
   let taken: TakenName | undefined;
   let answered = false;
   try {
-    const id = await identify(core, cmd);
+    const id = await identify(core, conn, cmd);
     taken = id.taken;
     const { who, proven, via } = id;
     // `System` (the sender of admin notices) is taken for good; a token cannot claim it either.

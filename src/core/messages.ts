@@ -10,6 +10,7 @@ import type { AppendResult, HistoryStore } from '../store/store.js';
 import type { NewMessage, StoredMessage } from '../types.js';
 import type { Connection } from './connection.js';
 import { answerFailure } from './failure.js';
+import { dmParticipants } from '../channels.js';
 import { messageFrame } from './frames.js';
 import type { ChatStats } from './stats.js';
 
@@ -24,6 +25,8 @@ export class Messages {
     private readonly stats: ChatStats,
     private readonly log: Log,
     private readonly sink: StoredSink,
+    /** Told of each new private message with its channel's users (the offline hook: src/hooks/hooks.ts). */
+    private readonly privateStored: (message: StoredMessage, users: readonly string[]) => void = () => undefined,
   ) {}
 
   /** Stores a message, then acks it to its sender and fans it out, in commit order. */
@@ -54,5 +57,7 @@ export class Messages {
   deliver(message: StoredMessage): void {
     // Serialized once: the other nodes get this very frame over the bus.
     this.sink.stored(message.channel, message.offset, messageFrame(message));
+    // Only the node that stored it says so: every private message is told of once in a cluster.
+    if (message.channel.startsWith('dm:')) this.privateStored(message, dmParticipants(message.channel));
   }
 }

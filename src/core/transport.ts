@@ -80,6 +80,8 @@ export interface ConnectionInfo {
   ip: string;
   origin?: string;
   userAgent?: string;
+  /** The request's headers (the WebSocket upgrade, a Comet session's first request, what sockjs keeps): the login hook may be shown some. */
+  headers?: Readonly<Record<string, string | string[] | undefined>>;
 }
 
 /**

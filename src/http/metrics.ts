@@ -22,7 +22,9 @@ import type { FastifyInstance } from 'fastify';
 import { collectDefaultMetrics, Counter, Gauge, Histogram, Registry } from 'prom-client';
 import type { ChatStats } from '../core/stats.js';
 import { ErrorCodes } from '../errors.js';
+import type { HookStats } from '../hooks/caller.js';
 import { bearerMatches } from './admin.js';
+import { registerHookMetrics } from './hook-metrics.js';
 
 export interface MetricsSources {
   stats: ChatStats;
@@ -31,6 +33,8 @@ export interface MetricsSources {
   rooms(): number;
   /** Channels the node keeps in offset order (several nodes); 0 on one node. */
   orderedChannels(): number;
+  /** What the backend hooks count. */
+  hooks?: HookStats;
 }
 
 export interface MetricsOptions {
@@ -136,6 +140,7 @@ export function createMetrics(src: MetricsSources): Registry {
       this.set(stats.busLag);
     },
   });
+  if (src.hooks) registerHookMetrics(registry, src.hooks);
   // Process CPU, memory, event loop delay, GC: what tells a slow chat server from a busy one.
   collectDefaultMetrics({ register: registry });
   return registry;

@@ -26,7 +26,8 @@ export interface ChatClient {
   close(): void;
 }
 
-export type Connect = (opts?: { origin?: string }) => Promise<ChatClient>;
+/** `cookie`: a Cookie header on the connection's requests, as a browser sends its site's session (not on SockJS). */
+export type Connect = (opts?: { origin?: string; cookie?: string }) => Promise<ChatClient>;
 
 function matcher(pred: Predicate | string | undefined): Predicate {
   if (pred === undefined) return () => true;

@@ -98,7 +98,7 @@ function framesOf(body: Record<string, unknown>): Frame[] {
 
 export function cometConnect(baseUrl: string, form: CometForm): Connect {
   return async (opts = {}) => {
-    const headers: Record<string, string> = opts.origin ? { origin: opts.origin } : {};
+    const headers: Record<string, string> = { ...(opts.origin ? { origin: opts.origin } : {}), ...(opts.cookie === undefined ? {} : { cookie: opts.cookie }) };
     /** One request; for jsonp a GET with a fresh callback, whose name it checks. */
     const call = async (
       endpoint: string,

@@ -5,7 +5,8 @@ export function wsConnect(baseUrl: string): Connect {
   const url = baseUrl.replace(/^http/, 'ws') + '/ws';
   return (opts = {}) =>
     new Promise((resolve, reject) => {
-      const ws = new WebSocket(url, opts.origin ? { origin: opts.origin } : {});
+      const headers = opts.cookie === undefined ? undefined : { cookie: opts.cookie };
+      const ws = new WebSocket(url, { ...(opts.origin ? { origin: opts.origin } : {}), ...(headers ? { headers } : {}) });
       const inbox = new Inbox();
       const closed = new Promise<number | undefined>((r) => ws.once('close', (code) => r(code)));
       ws.on('message', (data) => inbox.push(JSON.parse(String(data)) as Msg));
