@@ -35,6 +35,19 @@ function typeShortLines(): number {
   return 50;
 }
 
+/** Collects the codes of the `error` frames the page's client receives (its poll answers, read as they arrive). */
+function watchRefusals(p: Person, into: string[]): void {
+  p.page.on('response', (res) => {
+    if (!res.url().includes('/comet/poll')) return;
+    void res.text().then(
+      (text) => {
+        for (const m of text.matchAll(/"cmd":"error","code":"([a-z_]+)"/g)) into.push(m[1] as string);
+      },
+      () => undefined,
+    );
+  });
+}
+
 /** A photo-like PNG (noise compresses badly), big enough that storing it takes the server a while. */
 function noisyPng(): Promise<Buffer> {
   return sharp({ create: { width: 900, height: 900, channels: 3, background: '#808080', noise: { type: 'gaussian', mean: 128, sigma: 40 } } })
@@ -50,6 +63,11 @@ async function jsonpScenario(t: Test, browser: Browser, base: string): Promise<v
   const query = '?transport=comet&comet=jsonp';
   const lin = await enterChat(t, browser, base, 'Lin', { initScript: oldIeScript('ie67'), query });
   t.equal(await lin.page.getByTestId('transport').textContent(), 'comet', 'the IE6-7 page is on Comet');
+  // A slow network (or a busy machine): each post takes a second, so what the page sends meanwhile piles up
+  // behind it, and must still leave no faster than the server's rate limit takes it.
+  await lin.page.route(/\/comet\/send\?/, (route) => void new Promise((r) => setTimeout(r, 1000)).then(() => route.continue()));
+  const refusals: string[] = [];
+  watchRefusals(lin, refusals);
 
   await say(lin.page, LONG);
   // Typed at once, faster than the page may send them: they queue, and go out in batches, one post at a time.
@@ -64,6 +82,7 @@ async function jsonpScenario(t: Test, browser: Browser, base: string): Promise<v
   t.ok(got.every((m, i) => i === 0 || (m.offset as number) > (got[i - 1]?.offset as number)), 'offsets rise');
   const shown = await waitForBodies(lin.page, sent, 20000);
   t.same(shown.map((m) => m.body), sent, 'the page shows each once, in order');
+  t.same(refusals, [], 'nothing was refused on the way');
 
   // Mei comes later: the lobby shows her its last 50 messages, and the first is one page back.
   let watch: RequestWatch | undefined;

@@ -15,12 +15,16 @@
  *   everything else the client sends to the chat host (sends and commands,
  *   uploads, the close beacon) takes turns on the other, its `slot`, so the
  *   chat never waits on itself.
+ * - What waits behind a slow send leaves in the next one, so the client's
+ *   pacing (client-session.js) would not bound what reaches the server at
+ *   once: messages also leave here no faster than SEND_RATE, as the server's
+ *   rate limit takes them.
  */
 (function (window, WebIM) {
   if (!WebIM || !WebIM._lib) throw new Error('webim/comet.js must load after webim/core.js');
   var document = window.document, lib = WebIM._lib;
   var now = lib.now, noop = lib.noop, later = lib.later, cancel = lib.cancel, enc = lib.enc, parse = lib.parse,
-    listen = lib.listen, pageOrigin = lib.pageOrigin;
+    listen = lib.listen, pageOrigin = lib.pageOrigin, SEND_RATE = lib.SEND_RATE, SEND_BURST = lib.SEND_BURST;
   var jsonp = WebIM._jsonp, inflight = {}, requestSeq = 0, slots = {};
   /* after a post's frame has loaded, ms to wait for the poll to say it was received before posting it again */
   var RECEIPT_WAIT = 4000, POST_TRIES = 4, BATCH_MAX = 30000;
@@ -204,6 +208,8 @@
     this.opened = this.dead = this.sending = this.refused = false;
     this.sid = null;
     this.ack = this.errors = this.posts = this.received = 0;
+    this.tokens = SEND_BURST;
+    this.tokenTime = now();
     this.posting = null;
     this.out = [];
     this.timeout = 25000;
@@ -257,16 +263,23 @@
     for (var i = 0; i < msgs.length; i++) this.out.push(msgs[i]);
     this.flush();
   };
-  /* One send at a time, so the server sees them in order; a batch stays under the server's body limit. */
+  /* One send at a time, so the server sees them in order; a batch stays under the server's body limit and rate. */
   CometTransport.prototype.flush = function () {
-    var self = this, batch = [], size = 2, text, encode = this.mode === 'jsonp' ? asciiJson : window.JSON.stringify;
-    if (this.sending || !this.opened || this.dead || !this.out.length) return;
-    while (this.out.length) {
+    var self = this, batch = [], size = 2, text, encode = this.mode === 'jsonp' ? asciiJson : window.JSON.stringify, t = now();
+    if (this.sending || !this.opened || this.dead || !this.out.length || this.flushTimer) return;
+    this.tokens = Math.min(SEND_BURST, this.tokens + (t - this.tokenTime) * SEND_RATE / 1000);
+    this.tokenTime = t;
+    if (this.tokens < 1) {
+      this.flushTimer = later(function () { self.flushTimer = null; self.flush(); }, Math.ceil((1 - this.tokens) * 1000 / SEND_RATE));
+      return;
+    }
+    while (this.out.length && batch.length < Math.floor(this.tokens)) {
       text = encode(this.out[0]);
       if (batch.length && size + text.length > BATCH_MAX) break;
       batch.push(this.out.shift());
       size += text.length + 1;
     }
+    this.tokens -= batch.length;
     this.sending = true;
     if (this.mode === 'jsonp') return this.post({ n: ++this.posts, text: encode(batch), tries: 0 });
     this.slot.take(function (release) {
@@ -320,6 +333,7 @@
     this.dead = true;
     this.retry = cancel(this.retry);
     this.receiptTimer = cancel(this.receiptTimer);
+    this.flushTimer = cancel(this.flushTimer);
     if (this.abortOpen) this.abortOpen();
     if (this.abortPoll) this.abortPoll();
     if (!this.sid) return;
