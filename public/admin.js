@@ -1,5 +1,5 @@
 /*
- * webim admin page: asks for the admin token, then drives /admin/api
+ * webim admin page: asks for the admin token, then drives the admin routes of /api/
  * (rooms, members, online users, kicks, notices). ES3 for old IE like the
  * chat page: no JSON without the json3 polyfill, no addEventListener before
  * IE9, no Array extras; server data reaches the page only through
@@ -8,7 +8,7 @@
 (function (window) {
   var document = window.document;
   var token = '';
-  var API = 'admin/api';
+  var API = 'api';
 
   function byId(id) { return document.getElementById(id); }
   function strip(s) { return String(s).replace(/^\s+|\s+$/g, ''); }

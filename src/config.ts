@@ -130,8 +130,12 @@ export const settings = {
   hookOfflineQueue: int('hook-offline-queue', 10000, 'offline events waiting to be sent (retried with backoff); past it the oldest is dropped and counted', 1),
   metrics: bool('metrics', true, 'serve Prometheus metrics at `/metrics` (counts only; keep it off the public side of the proxy)'),
   adminToken: {
-    ...str('admin-token', '', 'token of the admin API under `/admin/api` (`Authorization: Bearer`); empty: the admin API is off'),
+    ...str('admin-token', '', 'token of the admin routes of the server API (rooms, members, notices, the users online, kicks; `Authorization: Bearer`), for the admin page: it cannot publish as a user (docs/api.md); empty: only `--api-key` opens them'),
     check: (token: string) => (token !== '' && token.length < 16 ? 'use at least 16 characters (a random string)' : undefined),
+  },
+  apiKey: {
+    ...str('api-key', '', 'key of the host application\'s backend for the whole server API under `/api/` (publish, broadcast, history, presence, disconnect, and the admin routes; `Authorization: Bearer`); keep it on the server, never in a page; empty: only the admin routes, with `--admin-token`'),
+    check: (key: string) => (key !== '' && key.length < 16 ? 'use at least 16 characters (a random string)' : undefined),
   },
   flashPolicyInline: bool('flash-policy-inline', true, 'answer a Flash socket policy request (a connection whose first byte is `<`) on the HTTP port'),
   flashAllowDomains: list('flash-allow-domains', 'comma-separated domains (host patterns such as `*.example.com`) the inline Flash policy allows', {

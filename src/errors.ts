@@ -1,7 +1,7 @@
 /**
  * Every error code webim speaks, in one place: the protocol's `error` codes
  * (docs/protocol.md section 3), the `bye` codes, and the HTTP status each maps to
- * when it has to travel as an HTTP answer (Comet, uploads, admin API).
+ * when it has to travel as an HTTP answer (Comet, uploads, the server API).
  * Tests assert on these codes, never on the human text.
  */
 
@@ -20,7 +20,10 @@ export const ErrorCodes = {
   /** The application's publish hook refused the message (docs/api.md, "Hooks"); its reason is the message. */
   rejected: { status: 403, message: 'the application refused this message' },
   internal: { status: 500, message: 'internal error' },
-  /** Admin API only (creating a room that exists); never sent in an `error` frame. */
+  /**
+   * Server API only, never sent in an `error` frame: creating a room that
+   * exists, or an idempotency key reused for another channel's message.
+   */
   conflict: { status: 409, message: 'it exists already' },
 } as const;
 
@@ -44,6 +47,10 @@ export const ByeCodes = {
   slow_consumer: { reconnect: true, reason: 'the connection could not keep up with its messages', close: 1013 },
   heartbeat_timeout: { reconnect: true, reason: 'no answer to the heartbeat', close: 1001 },
   too_large: { reconnect: false, reason: 'message too large', close: 1009 },
+  /** The host application ended the session through the server API (docs/api.md), with a reason of its own. */
+  disconnected: { reconnect: false, reason: 'disconnected by the site', close: 4002 },
+  /** As `disconnected`, but the site asks the client to come back (after a change of rights, say). */
+  force_reconnect: { reconnect: true, reason: 'the site asked the client to reconnect', close: 4003 },
 } as const;
 
 export type ByeCode = keyof typeof ByeCodes;

@@ -13,7 +13,7 @@ import flashPolicyInline from '../transports/flash-policy-inline.js';
 import sockjsTransport from '../transports/sockjs.js';
 import websocketTransport from '../transports/websocket.js';
 import { TokenService } from './auth/tokens.js';
-import adminApi from './http/admin.js';
+import serverApi, { checkApiKeys, legacyAdminApi } from './http/api.js';
 import clientBundle from './http/client-bundle.js';
 import embedScript from './http/embed.js';
 import metricsRoute, { createMetrics } from './http/metrics.js';
@@ -21,6 +21,7 @@ import polyfills from './http/polyfills.js';
 import uploads, { UploadRegistry } from './http/uploads.js';
 import type { Config } from './config.js';
 import { Admin } from './core/admin.js';
+import { ServerApi } from './core/api.js';
 import { Hub } from './core/hub.js';
 import { originCheck } from './shared/origin.js';
 import { proxyTrust } from './shared/proxy-trust.js';
@@ -41,6 +42,7 @@ export interface WebimServer {
 }
 
 export async function createServer(config: Config, storeOverride?: HistoryStore): Promise<WebimServer> {
+  checkApiKeys(config);
   const trust = proxyTrust(config.trustProxy);
   const app = Fastify({
     // req.ip and req.protocol believe X-Forwarded-* from the configured proxies only (SockJS asks `trust` itself).
@@ -129,8 +131,11 @@ export async function createServer(config: Config, storeOverride?: HistoryStore)
     });
     await app.register(metricsRoute, { registry, adminToken: config.adminToken });
   }
-  // Registered even without a token, so that /admin/api/* answers its own 404 (the API is off).
-  await app.register(adminApi, { prefix: '/admin/api', admin: new Admin(hub.parts), token: config.adminToken });
+  // The server API (docs/api.md), and its admin routes under their first prefix too. Registered even
+  // without a key, so that /api/* answers its own 404 (the API is off).
+  const api = { admin: new Admin(hub.parts), api: new ServerApi(hub.parts), apiKey: config.apiKey, adminToken: config.adminToken };
+  await app.register(serverApi, { prefix: '/api', ...api });
+  await app.register(legacyAdminApi, { prefix: '/admin/api', ...api });
   // /webim.js is built from public/webim/*.js; registered before the static files.
   await app.register(clientBundle);
   await app.register(embedScript, { publicDir: PUBLIC_DIR });

@@ -1,7 +1,8 @@
 /**
- * The admin API (`/admin/api`): off without a token, 401 without the right
- * one, and with it: rooms (members-only included), kicks and notices, as
- * the chat clients over WebSocket and Comet see them.
+ * The admin routes of the server API (`/api/`, docs/api.md) with the admin
+ * token: off without a key, 401 without the right one, and with it: rooms
+ * (members-only included), kicks and notices, as the chat clients over
+ * WebSocket and Comet see them; and under their first prefix, /admin/api.
  */
 import { parse } from 'acorn';
 import t, { type Test } from 'tap';
@@ -23,7 +24,7 @@ async function api(s: TestServer, method: string, path: string, body?: unknown, 
   const headers: Record<string, string> = {};
   if (token !== null) headers.authorization = `Bearer ${token}`;
   if (body !== undefined) headers['content-type'] = 'application/json';
-  const res = await fetch(`${s.url}/admin/api${path}`, { method, headers, body: body === undefined ? undefined : JSON.stringify(body) });
+  const res = await fetch(`${s.url}/api${path}`, { method, headers, body: body === undefined ? undefined : JSON.stringify(body) });
   return { status: res.status, body: (await res.json()) as Record<string, unknown>, headers: res.headers };
 }
 
@@ -43,7 +44,7 @@ function roomNames(a: Answer): string[] {
   return (a.body.rooms as Array<{ name: string }>).map((r) => r.name);
 }
 
-t.test('without a configured token the admin API is off', async (t) => {
+t.test('without a configured key the API is off', async (t) => {
   const s = await startServer();
   t.teardown(() => s.close());
   for (const [method, path] of [['GET', '/rooms'], ['POST', '/users/alice/kick'], ['GET', '/users']] as const) {
@@ -63,7 +64,7 @@ t.test('a missing or wrong token gets 401, the right one works', async (t) => {
   t.match(none.headers.get('www-authenticate'), /^Bearer /);
   t.equal((await api(s, 'GET', '/rooms', undefined, 'wrong-token-of-any-length')).status, 401);
   t.equal((await api(s, 'GET', '/rooms', undefined, TOKEN.slice(0, -1))).status, 401, 'a prefix of the token is not it');
-  const basic = await fetch(`${s.url}/admin/api/rooms`, { headers: { authorization: `Basic ${TOKEN}` } });
+  const basic = await fetch(`${s.url}/api/rooms`, { headers: { authorization: `Basic ${TOKEN}` } });
   t.equal(basic.status, 401, 'only the Bearer scheme');
   await basic.text();
   t.equal((await api(s, 'POST', '/rooms', { name: 'sneaky' }, null)).status, 401, 'nothing happens without the token');
@@ -72,6 +73,12 @@ t.test('a missing or wrong token gets 401, the right one works', async (t) => {
   t.same(roomNames(ok), ['lobby'], 'the sneaky room was not created');
   const unknown = await api(s, 'GET', '/no-such-thing');
   t.same([unknown.status, unknown.body.error], [404, 'not_found'], 'an unknown route is a JSON 404');
+  // Scripts written for the admin API before /api/ keep working, with the same keys and answers.
+  const old = await fetch(`${s.url}/admin/api/rooms`, { headers: { authorization: `Bearer ${TOKEN}` } });
+  t.same([old.status, ((await old.json()) as { rooms: unknown[] }).rooms.length], [200, 1], 'the first prefix answers too');
+  const oldWrong = await fetch(`${s.url}/admin/api/rooms`, { method: 'POST', headers: { authorization: 'Bearer wrong-token-0000000000' } });
+  t.equal(oldWrong.status, 401, 'and checks the token there too');
+  await oldWrong.text();
 });
 
 t.test('rooms: create, refuse duplicates and bad input, delete', async (t) => {
@@ -85,7 +92,7 @@ t.test('rooms: create, refuse duplicates and bad input, delete', async (t) => {
   t.same([(await api(s, 'POST', '/rooms', { name: 'Not Valid' })).body.error], ['bad_request']);
   t.equal((await api(s, 'POST', '/rooms', { name: 'ok', membersOnly: 'yes' })).status, 400);
   t.equal((await api(s, 'POST', '/rooms', { name: 'ok', title: ' ' })).status, 400);
-  const badJson = await fetch(`${s.url}/admin/api/rooms`, {
+  const badJson = await fetch(`${s.url}/api/rooms`, {
     method: 'POST',
     headers: { authorization: `Bearer ${TOKEN}`, 'content-type': 'application/json' },
     body: '{"name":',

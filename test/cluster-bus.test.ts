@@ -199,7 +199,7 @@ if (redis !== undefined) {
   });
 
   t.test('admin actions on one node reach users on the other', async (t) => {
-    const api = (method: string, path: string, body?: object) => fetch(`${a.url}/admin/api${path}`, {
+    const api = (method: string, path: string, body?: object) => fetch(`${a.url}/api${path}`, {
       method,
       headers: { authorization: `Bearer ${ADMIN}`, ...(body ? { 'content-type': 'application/json' } : {}) },
       body: body ? JSON.stringify(body) : undefined,

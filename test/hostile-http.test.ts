@@ -155,7 +155,7 @@ const TRAVERSALS = [
   '//etc/passwd', '%5c..%5c..%5c..%5c..%5cetc%5cpasswd', '../secret.key', '..%2fsecret.key', '%2e%2e%2fsecret.key', '..%5csecret.key',
   '../store.db', '..%2fwebim.db', '../uploads/../secret.key', './../secret.key', '%2e/%2e%2e/secret.key',
 ];
-const PREFIXES = ['/', '/avatars/', '/polyfills/', '/uploads/', '/webim/', '/sockjs/', '/comet/', '/admin/api/'];
+const PREFIXES = ['/', '/avatars/', '/polyfills/', '/uploads/', '/webim/', '/sockjs/', '/comet/', '/admin/api/', '/api/'];
 
 t.test('encoded path traversal never reaches a file outside public/', async (t) => {
   const s = await startServer({ store: 'sqlite' });

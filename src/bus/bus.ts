@@ -15,6 +15,7 @@
  * picks one from the configuration. This file is the interface alone, so
  * that the implementations and the core depend on it and not on each other.
  */
+import type { ByeCode } from '../errors.js';
 import type { RoomInfo, Target, UserInfo } from '../types.js';
 
 export type BusEvent =
@@ -25,8 +26,12 @@ export type BusEvent =
   /** A user of the sending node joined or left a room (their other nodes follow). */
   | { k: 'membership'; event: 'join' | 'leave'; user: UserInfo; room: string; frame: string }
   | { k: 'typing'; from: string; to: Target; frame: string }
-  /** Admin: end every connection of a user. `guests`: a token login: end only a guest session of the id. */
-  | { k: 'kick'; user: string; guests?: true }
+  /**
+   * Admin: end every connection of a user (`bye` `kicked`, or the server
+   * API's `bye` and reason). `guests`: a token login: end only a guest
+   * session of the id.
+   */
+  | { k: 'kick'; user: string; guests?: true; bye?: ByeCode; reason?: string }
   /** A room was created (or changed); nodes add it to their directory. */
   | { k: 'room'; info: RoomInfo }
   /** Admin: a room was deleted; its members online get `left` with `reason: "deleted"`. */

@@ -197,7 +197,7 @@ export class Cluster {
       }
       case 'kick':
         if (event.guests === true) core.dir.endGuestSession(event.user);
-        else for (const c of [...(core.dir.users.get(event.user)?.conns ?? [])]) c.bye('kicked');
+        else for (const c of [...(core.dir.users.get(event.user)?.conns ?? [])]) c.bye(event.bye ?? 'kicked', event.reason);
         return;
       case 'room':
         this.addRoom(event.info);

@@ -20,6 +20,7 @@ import type { Frame } from '../types.js';
 import type { Bus } from '../bus/bus.js';
 import { LocalBus } from '../bus/local.js';
 import type { AdminParts } from './admin.js';
+import type { ApiParts } from './api.js';
 import { Cluster } from './cluster.js';
 import { Connection, type ConnectionOwner } from './connection.js';
 import { answerFailure } from './failure.js';
@@ -64,8 +65,8 @@ export class Hub implements TransportHost, ConnectionOwner {
   readonly presenceLimit: PresenceLimit;
   /** The other nodes: what goes on the bus, and the users online there (src/core/cluster.ts). */
   readonly cluster: Cluster;
-  /** What the command handlers, login and the admin operations get: the parts they use, never the hub. */
-  readonly parts: CommandParts & AdminParts;
+  /** What the command handlers, login, the admin operations and the server API get: the parts they use, never the hub. */
+  readonly parts: CommandParts & AdminParts & ApiParts;
   /** Which guest names are held for whom (src/core/guest-holds.ts). */
   private readonly guests: GuestHolds;
   /** The application's hooks (src/hooks/hooks.ts); every hook off unless configured. */

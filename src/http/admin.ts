@@ -1,127 +1,127 @@
 /**
- * The admin HTTP API under `/admin/api`: JSON in and out, behind the admin
- * token (`--admin-token`, sent as `Authorization: Bearer <token>`). Without
- * a configured token every route answers 404, as if there were no API.
+ * The admin routes of the server API (docs/api.md, "Rooms and members" and
+ * "Users"): rooms (list, create, delete), members, notices, the users
+ * online on this node and kicks. The API key opens them, and so does the
+ * admin token, which the admin page holds: none of them publishes as a
+ * user. Registered under /api (src/http/api.ts) and, for scripts written
+ * before the server API, under /admin/api as well.
  *
- * Errors are `{ error, message }` with a code of src/errors.ts and that
- * code's HTTP status, like uploads and Comet. The chat-side work is in
- * src/core/admin.ts; this file only authenticates, reads bodies and maps
- * errors.
+ * The chat-side work is in src/core/admin.ts; this file only declares the
+ * routes and their schemas (src/http/api-schemas.ts).
  */
-import { createHash, timingSafeEqual } from 'node:crypto';
-import type { FastifyInstance, FastifyReply, FastifyRequest } from 'fastify';
+import type { FastifyInstance } from 'fastify';
 import type { Admin } from '../core/admin.js';
-import { type ErrorCode, ErrorCodes, ProtocolError, StoreUnavailableError } from '../errors.js';
+import { adminSchema, answers, MESSAGE, ROOM, USER_ID, USER_INFO } from './api-schemas.js';
 
-export interface AdminApiOptions {
+export interface AdminRoutesOptions {
   admin: Admin;
-  /** The admin token; empty: the API is off. */
-  token: string;
 }
 
-function digest(s: string): Buffer {
-  return createHash('sha256').update(s, 'utf8').digest();
-}
+const ROOM_INFO = {
+  type: 'object',
+  required: ['name', 'title', 'membersOnly', 'createdAt', 'online'],
+  properties: {
+    name: { type: 'string' },
+    title: { type: 'string' },
+    membersOnly: { type: 'boolean' },
+    createdAt: { type: 'integer' },
+    online: { type: 'integer', description: 'members online on this node' },
+  },
+} as const;
 
-/**
- * Whether an `Authorization` header carries `Bearer <token>`. Both sides are
- * hashed to 32 bytes before timingSafeEqual, so the time taken says nothing
- * about the token, its length included.
- */
-export function bearerMatches(header: string | undefined, token: string): boolean {
-  const given = /^Bearer +(\S+) *$/i.exec(header ?? '')?.[1] ?? '';
-  const equal = timingSafeEqual(digest(given), digest(token));
-  return equal && token !== '';
-}
+const NAME = { type: 'object', required: ['name'], properties: { name: ROOM } } as const;
+const MEMBER = { type: 'object', required: ['name', 'user'], properties: { name: ROOM, user: USER_ID } } as const;
+const OK_MEMBER = {
+  type: 'object',
+  properties: { ok: { type: 'boolean' }, room: { type: 'string' }, user: { type: 'string' }, online: { type: 'boolean' } },
+} as const;
 
-function fail(reply: FastifyReply, code: ErrorCode, message?: string): FastifyReply {
-  return reply.code(ErrorCodes[code].status).send({ error: code, message: message ?? ErrorCodes[code].message });
-}
-
-function body(req: FastifyRequest): Record<string, unknown> {
-  const b = req.body;
-  if (b === undefined || b === null) return {};
-  if (typeof b !== 'object' || Array.isArray(b)) throw new ProtocolError('bad_request', 'the body must be a JSON object');
-  return b as Record<string, unknown>;
-}
-
-function stringField(b: Record<string, unknown>, field: string, optional: true): string | undefined;
-function stringField(b: Record<string, unknown>, field: string, optional?: false): string;
-function stringField(b: Record<string, unknown>, field: string, optional = false): string | undefined {
-  const v = b[field];
-  if (v === undefined && optional) return undefined;
-  if (typeof v !== 'string') throw new ProtocolError('bad_request', `"${field}" must be a string`);
-  return v;
-}
-
-function boolField(b: Record<string, unknown>, field: string): boolean | undefined {
-  const v = b[field];
-  if (v === undefined || typeof v === 'boolean') return v;
-  throw new ProtocolError('bad_request', `"${field}" must be true or false`);
-}
+const schemas = {
+  rooms: adminSchema('Every room', { response: answers(200, { type: 'object', properties: { rooms: { type: 'array', items: ROOM_INFO } } }) }),
+  createRoom: adminSchema('Create a room', {
+    body: {
+      type: 'object',
+      additionalProperties: false,
+      required: ['name'],
+      properties: {
+        name: ROOM,
+        title: { type: 'string', minLength: 1, maxLength: 64, description: 'default: the name' },
+        membersOnly: { type: 'boolean', default: false, description: 'only members (added here) may join, read and write' },
+      },
+    },
+    response: answers(201, { type: 'object', properties: { room: ROOM_INFO } }, 409),
+  }),
+  deleteRoom: adminSchema('Delete a room and its memberships (its messages stay)', {
+    params: NAME,
+    response: answers(200, { type: 'object', properties: { ok: { type: 'boolean' }, room: { type: 'string' }, notified: { type: 'integer' } } }, 403, 404),
+  }),
+  addMember: adminSchema('Make a user a member of a room', {
+    params: NAME,
+    body: { type: 'object', additionalProperties: false, required: ['user'], properties: { user: USER_ID } },
+    response: answers(200, OK_MEMBER, 404),
+  }),
+  removeMember: adminSchema('End a membership', { params: MEMBER, response: answers(200, OK_MEMBER, 404) }),
+  notice: adminSchema('Post a notice from System into a room', {
+    params: NAME,
+    body: { type: 'object', additionalProperties: false, required: ['text'], properties: { text: { type: 'string' } } },
+    response: answers(201, { type: 'object', properties: { message: MESSAGE } }, 404, 413, 503),
+  }),
+  users: adminSchema('The users online on this node, with their connections', {
+    response: answers(200, {
+      type: 'object',
+      properties: {
+        users: {
+          type: 'array',
+          items: {
+            type: 'object',
+            properties: {
+              ...USER_INFO.properties,
+              connections: { type: 'array', items: { type: 'object', properties: { transport: { type: 'string' }, ip: { type: 'string' } } } },
+              rooms: { type: 'array', items: { type: 'string' } },
+            },
+          },
+        },
+      },
+    }),
+  }, 'users'),
+  kick: adminSchema('End every connection of a user with `bye` `kicked`', {
+    params: { type: 'object', required: ['id'], properties: { id: USER_ID } },
+    response: answers(200, { type: 'object', properties: { ok: { type: 'boolean' }, user: { type: 'string' }, connections: { type: 'integer' } } }, 404),
+  }, 'users'),
+};
 
 type Params = Record<string, string>;
+interface NewRoomBody { name: string; title?: string; membersOnly?: boolean }
+const admin = { config: { scope: 'admin' as const } };
 
-/** Registered with the prefix `/admin/api`, in its own scope: its hooks, 404 and errors are its own. */
-export default async function adminApi(app: FastifyInstance, opts: AdminApiOptions): Promise<void> {
-  const { admin } = opts;
+export default async function adminRoutes(app: FastifyInstance, opts: AdminRoutesOptions): Promise<void> {
+  const core = opts.admin;
+  app.get('/rooms', { ...admin, schema: schemas.rooms }, async () => ({ rooms: core.rooms() }));
 
-
-  app.setErrorHandler((err: Error & { code?: string; statusCode?: number }, req, reply) => {
-    if (err instanceof ProtocolError) return fail(reply, err.code, err.message);
-    if (err instanceof StoreUnavailableError) return fail(reply, 'server_busy');
-    if (err.code === 'FST_ERR_CTP_BODY_TOO_LARGE') return fail(reply, 'too_large');
-    if (err.code === 'FST_ERR_CTP_INVALID_JSON_BODY') return fail(reply, 'bad_json');
-    if (err.statusCode !== undefined && err.statusCode < 500) return fail(reply, 'bad_request', err.message);
-    req.log.error({ err }, 'admin request failed');
-    return fail(reply, 'internal');
-  });
-
-  app.addHook('onRequest', async (req, reply) => {
-    void reply.header('Cache-Control', 'no-store');
-    // Off without a token: the same 404 as a route that does not exist, before anything else is looked at.
-    if (opts.token === '') return fail(reply, 'not_found', 'the admin API is off (no --admin-token)');
-    if (!bearerMatches(req.headers.authorization, opts.token)) {
-      void reply.header('WWW-Authenticate', 'Bearer realm="webim-admin"');
-      return fail(reply, 'unauthorized', 'send Authorization: Bearer <admin token>');
-    }
-    return undefined;
-  });
-
-  app.get('/rooms', async () => ({ rooms: admin.rooms() }));
-
-  app.post('/rooms', async (req, reply) => {
-    const b = body(req);
-    const room = await admin.createRoom({
-      name: stringField(b, 'name'),
-      title: stringField(b, 'title', true),
-      membersOnly: boolField(b, 'membersOnly'),
-    });
+  app.post('/rooms', { ...admin, schema: schemas.createRoom }, async (req, reply) => {
+    const room = await core.createRoom(req.body as NewRoomBody);
     return reply.code(201).send({ room });
   });
 
-  app.delete('/rooms/:name', async (req) => ({ ok: true, ...(await admin.deleteRoom((req.params as Params).name ?? '')) }));
+  app.delete('/rooms/:name', { ...admin, schema: schemas.deleteRoom }, async (req) => ({ ok: true, ...(await core.deleteRoom((req.params as Params).name ?? '')) }));
 
-  app.post('/rooms/:name/members', async (req) => {
-    const user = stringField(body(req), 'user');
-    return { ok: true, ...(await admin.addMember((req.params as Params).name ?? '', user)) };
+  app.post('/rooms/:name/members', { ...admin, schema: schemas.addMember }, async (req) => {
+    const { user } = req.body as { user: string };
+    return { ok: true, ...(await core.addMember((req.params as Params).name ?? '', user)) };
   });
 
-  app.delete('/rooms/:name/members/:user', async (req) => {
+  app.delete('/rooms/:name/members/:user', { ...admin, schema: schemas.removeMember }, async (req) => {
     const p = req.params as Params;
-    return { ok: true, ...(await admin.removeMember(p.name ?? '', p.user ?? '')) };
+    return { ok: true, ...(await core.removeMember(p.name ?? '', p.user ?? '')) };
   });
 
-  app.post('/rooms/:name/notice', async (req, reply) => {
-    const text = stringField(body(req), 'text');
-    const message = await admin.notice((req.params as Params).name ?? '', text);
+  app.post('/rooms/:name/notice', { ...admin, schema: schemas.notice }, async (req, reply) => {
+    const { text } = req.body as { text: string };
+    const message = await core.notice((req.params as Params).name ?? '', text);
     return reply.code(201).send({ message });
   });
 
-  app.get('/users', async () => ({ users: admin.users() }));
+  app.get('/users', { ...admin, schema: schemas.users }, async () => ({ users: core.users() }));
 
-  // A route, not a 404 handler: the static files' `/*` would otherwise answer first, in its own format.
-  app.all('/*', async (_req, reply) => fail(reply, 'not_found', 'no such admin route'));
-
-  app.post('/users/:id/kick', async (req) => ({ ok: true, ...admin.kick((req.params as Params).id ?? '') }));
+  app.post('/users/:id/kick', { ...admin, schema: schemas.kick }, async (req) => ({ ok: true, ...core.kick((req.params as Params).id ?? '') }));
 }

@@ -23,7 +23,7 @@ import { collectDefaultMetrics, Counter, Gauge, Histogram, Registry } from 'prom
 import type { ChatStats } from '../core/stats.js';
 import { ErrorCodes } from '../errors.js';
 import type { HookStats } from '../hooks/caller.js';
-import { bearerMatches } from './admin.js';
+import { bearerMatches } from './bearer.js';
 import { registerHookMetrics } from './hook-metrics.js';
 
 export interface MetricsSources {
