@@ -59,11 +59,11 @@ export interface Person {
   id: string;
   context: BrowserContext;
   page: Page;
-  /** Uncaught page errors (`pageerror`). */
+  /** Uncaught errors of the page and of every frame in it, iframes included (playwright's `pageerror` covers them all). */
   errors: string[];
   /** alert/confirm/prompt texts the page tried to show (all dismissed). */
   dialogs: string[];
-  /** Every URL the page requested. */
+  /** Every URL the page and its frames requested. */
   requests: string[];
 }
 
