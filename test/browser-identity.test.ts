@@ -13,32 +13,22 @@ import {
   channelShown, dmChannel, enterChat, inPage, launchBrowser, noPageErrors, onlineIds, openPrivate, type OpenOptions,
   say, until, waitForBodies,
 } from './helpers/browser.js';
+import { oldIeScript } from './helpers/old-ie.js';
 import { startServer } from './helpers/server.js';
 
-/** IE6-7 as far as the token is concerned: no WebSocket, JSON, ES5 built-ins, nor Web Storage. ES3 itself. */
-const LEGACY_NO_STORAGE = `(function (w) {
-  function drop(obj, key) {
-    try { delete obj[key]; } catch (e) {}
-    try { if (obj[key] !== undefined) obj[key] = undefined; } catch (e) {}
-    try { if (obj[key] !== undefined) Object.defineProperty(obj, key, { get: function () { return undefined; }, configurable: true }); } catch (e) {}
+/** IE6-7 has no Web Storage either: taken away after what helpers/old-ie.ts takes (ES3 itself). */
+const NO_STORAGE = `(function (w) {
+  var keys = ['localStorage', 'sessionStorage'], i;
+  for (i = 0; i < keys.length; i++) {
+    try { Object.defineProperty(w, keys[i], { get: function () { return undefined; }, configurable: true }); } catch (e) {}
   }
-  var i, arrayMethods = ['forEach', 'map', 'filter', 'indexOf', 'some', 'every', 'reduce'];
-  drop(w, 'WebSocket');
-  drop(w, 'EventSource');
-  drop(w, 'JSON');
-  drop(w, 'localStorage');
-  drop(w, 'sessionStorage');
-  for (i = 0; i < arrayMethods.length; i++) drop(Array.prototype, arrayMethods[i]);
-  drop(Object, 'keys');
-  drop(Function.prototype, 'bind');
-  drop(String.prototype, 'trim');
 })(window);`;
 
 declare const window: { WebIM: { storage: { kind(): string } }; localStorage?: unknown };
 
 const MODES: Array<[string, OpenOptions, string]> = [
   ['modern', {}, 'local'],
-  ['legacy, no localStorage', { initScript: LEGACY_NO_STORAGE }, 'cookie'],
+  ['IE6-7, no localStorage', { initScript: `${oldIeScript('ie67')}\n${NO_STORAGE}` }, 'cookie'],
 ];
 
 /** Who the page shows as logged in, once it shows someone: [name, id]. */
