@@ -88,7 +88,7 @@ const WHEN: Record<number, string> = {
 };
 
 function answers(ok: number, body: object, ...codes: number[]): FastifySchema['response'] {
-  const out: Record<string, object> = { [ok]: body };
+  const out: Record<string, object> = { [ok]: { description: ok === 201 ? 'created' : 'done', ...body } };
   for (const code of [400, 401, ...codes]) out[code] = { ...ERROR, description: WHEN[code] };
   return out;
 }
