@@ -317,6 +317,11 @@ t.test('rate limit: errors, then bye; pings are not counted', async (tt) => {
   tt.same(c.frames.map((f) => f.code), ['bad_json', 'bad_json', 'bad_json', 'rate_limited', 'rate_limited', 'rate_limited', 'rate_limited']);
   tt.same([c.frames[6]?.cmd, c.frames[6]?.reconnect], ['bye', false]);
   tt.equal(c.closedWith?.code, 1008);
+  // A refused send names its cid, so that the client knows which message to send again.
+  const sender = new Client(hub);
+  await sender.login('sender');
+  for (let i = 0; i < 4; i++) sender.write({ cmd: 'send', to: { room: 'lobby' }, type: 'text', body: `m${i}`, cid: `c${i}` });
+  tt.match(sender.frames.find((f) => f.cmd === 'error'), { code: 'rate_limited', ref: 'c2' }, 'the refused send (the login took the first of 3) is named by its cid');
 });
 
 t.test('bye: close codes for logout, slow consumers and shutdown', async (tt) => {

@@ -189,8 +189,9 @@ export class Hub implements TransportHost, ConnectionOwner {
     }
     const frame = parsed as Frame;
     this.stats.messageIn(frame.cmd);
-    if (frame.cmd !== 'ping' && !this.admitRate(conn)) return undefined;
+    // The ref first: a client matches a refused send by its cid, to send it again.
     const ref = errorRef(frame);
+    if (frame.cmd !== 'ping' && !this.admitRate(conn, ref)) return undefined;
     if (!conn.user && !PRE_LOGIN.has(frame.cmd)) {
       conn.error('not_logged_in', undefined, ref);
       return undefined;
@@ -204,7 +205,7 @@ export class Hub implements TransportHost, ConnectionOwner {
     }
   }
 
-  private admitRate(conn: Connection): boolean {
+  private admitRate(conn: Connection, ref?: string): boolean {
     if (conn.bucket.take()) {
       conn.strikes = 0;
       return true;
@@ -212,7 +213,7 @@ export class Hub implements TransportHost, ConnectionOwner {
     conn.strikes++;
     this.stats.rateLimited++;
     if (conn.strikes > this.config.rateBurst) conn.bye('rate_limited');
-    else conn.error('rate_limited');
+    else conn.error('rate_limited', undefined, ref);
     return false;
   }
 
