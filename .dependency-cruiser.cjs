@@ -7,7 +7,7 @@
  *   transport;
  * - a transport imports from src/ only the interface the core offers it
  *   (src/core/transport.ts), the error codes (src/errors.ts, the one place
- *   for them) and the shared utilities in src/shared/;
+ *   for them) and the shared utilities in src/common/;
  * - only the composition root (src/server.ts and bin/) imports both the
  *   core and transport implementations.
  */
@@ -32,14 +32,14 @@ module.exports = {
       severity: 'error',
       comment: 'A transport moves bytes: it may use the interface the core offers it and the shared utilities, nothing else of src/.',
       from: { path: '^transports/' },
-      to: { path: '^src/', pathNot: ['^src/core/transport\\.ts$', '^src/errors\\.ts$', '^src/shared/'] },
+      to: { path: '^src/', pathNot: ['^src/core/transport\\.ts$', '^src/errors\\.ts$', '^src/common/'] },
     },
     {
       name: 'shared-stands-alone',
       severity: 'error',
       comment: 'What both sides may use depends on neither.',
-      from: { path: ['^src/shared/', '^src/errors\\.ts$', '^src/core/transport\\.ts$'] },
-      to: { path: ['^transports/', '^src/(?!shared/)'] },
+      from: { path: ['^src/common/', '^src/errors\\.ts$', '^src/core/transport\\.ts$'] },
+      to: { path: ['^transports/', '^src/(?!common/)'] },
     },
   ],
   options: {

@@ -6,8 +6,8 @@
  * test checks that the two agree.
  */
 
-import { domainsProblem, portsProblem } from './shared/flash-policy.js';
-import { trustProblem } from './shared/proxy-trust.js';
+import { domainsProblem, portsProblem } from './common/flash-policy.js';
+import { trustProblem } from './common/proxy-trust.js';
 
 type Kind = 'int' | 'string' | 'bool' | 'list' | 'enum';
 

@@ -5,7 +5,7 @@
  * setting with the chat server. Parsing, environment fallbacks
  * (`WEBIM_` + the flag) and help text come from src/config.ts.
  */
-import { domainsProblem, portsProblem } from './shared/flash-policy.js';
+import { domainsProblem, portsProblem } from './common/flash-policy.js';
 import { int, list, parseSettings, type SettingValues, str } from './config.js';
 
 export const flashSettings = {

@@ -27,7 +27,7 @@ t.test('the check finds a dead file, a dead anchor and a link out of the reposit
       '[fine](docs/a.md) [fine anchor](docs/a.md#where-login-goes) [self](#readme) [web](https://example.com/x)',
       '[dead file](docs/b.md)',
       '[dead anchor](docs/a.md#nowhere)',
-      '[outside](../shared/PROTOCOL.md)',
+      '[outside](../elsewhere/NOTES.md)',
       '`[in code](docs/none.md)`',
       '```',
       '[in a fence](docs/none.md)',
@@ -40,7 +40,7 @@ t.test('the check finds a dead file, a dead anchor and a link out of the reposit
   t.equal(problems.length, 5, problems.join('\n'));
   t.match(problems[0], /README\.md:3: docs\/b\.md: no such file/);
   t.match(problems[1], /README\.md:4: docs\/a\.md#nowhere: no heading/);
-  t.match(problems[2], /README\.md:5: \.\.\/shared\/PROTOCOL\.md: leads out of the repository/);
+  t.match(problems[2], /README\.md:5: \.\.\/elsewhere\/NOTES\.md: leads out of the repository/);
   t.match(problems[3], /README\.md:10: docs\/missing\.md: no such file/);
   t.match(problems[4], /README\.md:11: docs\/gone\.png: no such file/);
 });

@@ -9,7 +9,7 @@
  */
 import { createConnection } from 'node:net';
 import t from 'tap';
-import { POLICY_REQUEST, policyLimits } from '../src/shared/flash-policy.js';
+import { POLICY_REQUEST, policyLimits } from '../src/common/flash-policy.js';
 import { createPolicyServer } from '../transports/flash-policy-server.js';
 import { converse, trickle, type Trickle } from './helpers/attack.js';
 import { startServer } from './helpers/server.js';

@@ -16,7 +16,7 @@ import WebSocket from 'ws';
 import { ConfigError, defaultConfig, parseConfig } from '../src/config.js';
 import { parseFlashConfig } from '../src/flash-config.js';
 import { createServer } from '../src/server.js';
-import { policyLimits, policyXml, POLICY_REQUEST, type RequestOutcome } from '../src/shared/flash-policy.js';
+import { policyLimits, policyXml, POLICY_REQUEST, type RequestOutcome } from '../src/common/flash-policy.js';
 import { classifyRequest } from '../transports/flash-policy-request.js';
 import { createPolicyServer } from '../transports/flash-policy-server.js';
 import { BIN, exited } from './helpers/process.js';

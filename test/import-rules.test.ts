@@ -40,12 +40,12 @@ t.test('src/, transports/ and bin/ keep the import rules', async (t) => {
 t.test('the rules catch a type-only cycle and a transport that reaches into the core', async (t) => {
   const dir = mkdtempSync(join(tmpdir(), 'webim-imports-'));
   t.teardown(() => rmSync(dir, { recursive: true, force: true }));
-  for (const folder of ['src/core', 'src/shared', 'transports']) mkdirSync(join(dir, folder), { recursive: true });
+  for (const folder of ['src/core', 'src/common', 'transports']) mkdirSync(join(dir, folder), { recursive: true });
   cpSync(join(ROOT, 'tsconfig.json'), join(dir, 'tsconfig.json'));
   writeFileSync(join(dir, 'src/core/a.ts'), "import { b } from './b.js';\nexport const a = (): number => b;\n");
   writeFileSync(join(dir, 'src/core/b.ts'), "import type { a } from './a.js';\nexport const b = 1;\nexport type A = typeof a;\n");
   writeFileSync(join(dir, 'src/core/transport.ts'), 'export interface Transport { send(frame: string): void }\n');
-  writeFileSync(join(dir, 'src/shared/util.ts'), "import { a } from '../core/a.js';\nexport const u = a;\n");
+  writeFileSync(join(dir, 'src/common/util.ts'), "import { a } from '../core/a.js';\nexport const u = a;\n");
   writeFileSync(join(dir, 'transports/good.ts'), "import type { Transport } from '../src/core/transport.js';\nexport type T = Transport;\n");
   writeFileSync(join(dir, 'transports/bad.ts'), "import { a } from '../src/core/a.js';\nexport const t = a;\n");
   writeFileSync(join(dir, 'src/core/c.ts'), "import { t } from '../../transports/bad.js';\nexport const c = t;\n");
@@ -54,5 +54,5 @@ t.test('the rules catch a type-only cycle and a transport that reaches into the 
   t.match(found, /transports-use-the-port-only: transports\/bad\.ts -> src\/core\/a\.ts/, 'a transport importing the core');
   t.notMatch(found, /transports\/good\.ts/, 'a transport importing the interface is fine');
   t.match(found, /core-imports-no-transport: src\/core\/c\.ts -> transports\/bad\.ts/, 'the core importing a transport');
-  t.match(found, /shared-stands-alone: src\/shared\/util\.ts -> src\/core\/a\.ts/, 'a shared utility importing the core');
+  t.match(found, /shared-stands-alone: src\/common\/util\.ts -> src\/core\/a\.ts/, 'a shared utility importing the core');
 });

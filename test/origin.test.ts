@@ -1,7 +1,7 @@
 import type { FastifyRequest } from 'fastify';
 import t from 'tap';
 import WebSocket from 'ws';
-import { originCheck } from '../src/shared/origin.js';
+import { originCheck } from '../src/common/origin.js';
 import { raw } from './helpers/comet-raw.js';
 import { startServer } from './helpers/server.js';
 

@@ -1,5 +1,5 @@
 /**
- * The `--trust-proxy` rule (src/shared/proxy-trust.ts): the client address and
+ * The `--trust-proxy` rule (src/common/proxy-trust.ts): the client address and
  * scheme it reads are the ones Fastify reads with the same list given to
  * it directly (proxy-addr), for every peer and header combination below,
  * so that SockJS, which asks the helper, counts clients exactly as
@@ -8,7 +8,7 @@
 import Fastify from 'fastify';
 import t from 'tap';
 import { ConfigError, parseConfig } from '../src/config.js';
-import { proxyTrust, trustProblem } from '../src/shared/proxy-trust.js';
+import { proxyTrust, trustProblem } from '../src/common/proxy-trust.js';
 
 const LISTS = [[], ['127.0.0.1'], ['10.0.0.0/8', '192.168.1.7'], ['loopback', 'uniquelocal'], ['::1', 'fd00::/8']];
 const PEERS = ['127.0.0.1', '127.0.0.2', '10.1.2.3', '192.168.1.7', '203.0.113.5', '::1', 'fd00::5', '::ffff:127.0.0.1', '::ffff:10.9.9.9'];

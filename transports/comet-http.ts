@@ -8,7 +8,7 @@
  * frame loads).
  */
 import type { FastifyReply, FastifyRequest } from 'fastify';
-import { callbackParam, sendJsonp } from '../src/shared/jsonp.js';
+import { callbackParam, sendJsonp } from '../src/common/jsonp.js';
 
 export { callbackParam };
 

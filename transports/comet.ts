@@ -10,7 +10,7 @@
 import { randomBytes } from 'node:crypto';
 import type { FastifyInstance, FastifyReply, FastifyRequest } from 'fastify';
 import { LRUCache } from 'lru-cache';
-import { claimedOrigin } from '../src/shared/origin.js';
+import { claimedOrigin } from '../src/common/origin.js';
 import { answer, batchNumber, callbackParam, drain, fail, query } from './comet-http.js';
 import { CometSession, type SendBatch } from './comet-session.js';
 import type { TransportHost } from '../src/core/transport.js';

@@ -8,7 +8,7 @@ import type { Server as HttpServer } from 'node:http';
 import type { Socket } from 'node:net';
 import type { FastifyInstance } from 'fastify';
 import fp from 'fastify-plugin';
-import { type PolicyLimits, policyResponse } from '../src/shared/flash-policy.js';
+import { type PolicyLimits, policyResponse } from '../src/common/flash-policy.js';
 import { type OutcomeListener, PolicyResponder } from './flash-policy-request.js';
 
 export interface FirstByteOptions {

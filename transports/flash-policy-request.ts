@@ -6,7 +6,7 @@
  * transports/flash-policy-inline.ts on the HTTP port) serve through it.
  */
 import type { Socket } from 'node:net';
-import { POLICY_REQUEST, type PolicyLimits, policyLimits, type RequestOutcome } from '../src/shared/flash-policy.js';
+import { POLICY_REQUEST, type PolicyLimits, policyLimits, type RequestOutcome } from '../src/common/flash-policy.js';
 
 /**
  * Judges the bytes received so far: a verdict, or undefined while they are

@@ -3,7 +3,7 @@
  * port 843): every connection is a policy request or is closed.
  */
 import { type AddressInfo, createServer as createNetServer, type Server } from 'node:net';
-import { type PolicyLimits, policyResponse } from '../src/shared/flash-policy.js';
+import { type PolicyLimits, policyResponse } from '../src/common/flash-policy.js';
 import { type OutcomeListener, PolicyResponder } from './flash-policy-request.js';
 
 export interface PolicyServerOptions {

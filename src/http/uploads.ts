@@ -22,8 +22,8 @@ import type { FastifyInstance, FastifyReply, FastifyRequest } from 'fastify';
 import sharp from 'sharp';
 import type { TokenService } from '../auth/tokens.js';
 import { type ErrorCode, ErrorCodes } from '../errors.js';
-import { claimedOrigin, type OriginCheck } from '../shared/origin.js';
-import { callbackParam, sendJsonp } from '../shared/jsonp.js';
+import { claimedOrigin, type OriginCheck } from '../common/origin.js';
+import { callbackParam, sendJsonp } from '../common/jsonp.js';
 import { UPLOAD_KEY, type UploadOutcome, UploadResults } from './upload-results.js';
 
 const FORMATS: Record<string, string> = { png: 'png', jpeg: 'jpg', gif: 'gif', webp: 'webp' };
