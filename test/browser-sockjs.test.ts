@@ -14,6 +14,16 @@ import { startServer } from './helpers/server.js';
 import { wsConnect } from './helpers/ws-client.js';
 import { login } from './scenarios/chat.js';
 
+/** sockjs-client's SockJS as the in-page probes use it (a type only: the functions run in the page). */
+type PageSockJS = new (url: string, protocols: null, options: object) => {
+  transport?: string;
+  onopen: () => void;
+  onclose: (e: { code: number }) => void;
+  onmessage: (e: { data: unknown }) => void;
+  send(text: string): void;
+  close(): void;
+};
+
 const browser = await launchBrowser(t);
 
 const TRANSPORTS = [
@@ -51,15 +61,7 @@ if (browser) {
       const result = await page.evaluate(
         ({ transport, name }) =>
           new Promise<ProbeResult>((resolve) => {
-            type Sock = {
-              transport?: string;
-              onopen: () => void;
-              onclose: (e: { code: number }) => void;
-              onmessage: (e: { data: unknown }) => void;
-              send(text: string): void;
-              close(): void;
-            };
-            const SockJSCtor = (globalThis as unknown as { SockJS: new (url: string, p: null, o: object) => Sock }).SockJS;
+            const SockJSCtor = (globalThis as unknown as { SockJS: PageSockJS }).SockJS;
             const sock = new SockJSCtor('/sockjs', null, { transports: [transport] });
             const timer = setTimeout(() => resolve({ transport: String(sock.transport), ack: false, error: 'timeout' }), 15000);
             sock.onopen = () => sock.send(JSON.stringify({ cmd: 'login', name }));
@@ -100,15 +102,7 @@ if (browser) {
     const results = await page.evaluate(
       (transports) =>
         new Promise<ProbeResult[]>((resolve) => {
-          type Sock = {
-            transport?: string;
-            onopen: () => void;
-            onclose: (e: { code: number }) => void;
-            onmessage: (e: { data: unknown }) => void;
-            send(text: string): void;
-            close(): void;
-          };
-          const SockJSCtor = (globalThis as unknown as { SockJS: new (url: string, p: null, o: object) => Sock }).SockJS;
+          const SockJSCtor = (globalThis as unknown as { SockJS: PageSockJS }).SockJS;
           const out: ProbeResult[] = [];
           const next = (i: number): void => {
             const transport = transports[i];
