@@ -103,7 +103,8 @@ export class Hub implements TransportHost, ConnectionOwner {
       presenceLimit,
       stats,
       fanout,
-      messages: new Messages(store, stats, log, cluster, (message, recipients) => hooks.stored(message, recipients, (id) => cluster.isOnline(id))),
+      // Only with the offline hook on does a stored private message cost a look at who is online.
+      messages: new Messages(store, stats, log, cluster, hooks.offlineOn ? (message, users) => hooks.stored(message, users, (id) => cluster.isOnline(id)) : undefined),
       hooks,
       uploads: opts.uploads,
       limits: this.limits,

@@ -25,8 +25,8 @@ export class Messages {
     private readonly stats: ChatStats,
     private readonly log: Log,
     private readonly sink: StoredSink,
-    /** Told of each new private message with its channel's users (the offline hook: src/hooks/hooks.ts). */
-    private readonly privateStored: (message: StoredMessage, users: readonly string[]) => void = () => undefined,
+    /** Told of each new private message with its channel's users (the offline hook: src/hooks/hooks.ts); undefined: nobody asks. */
+    private readonly privateStored?: (message: StoredMessage, users: readonly string[]) => void,
   ) {}
 
   /** Stores a message, then acks it to its sender and fans it out, in commit order. */
@@ -58,6 +58,6 @@ export class Messages {
     // Serialized once: the other nodes get this very frame over the bus.
     this.sink.stored(message.channel, message.offset, messageFrame(message));
     // Only the node that stored it says so: every private message is told of once in a cluster.
-    if (message.channel.startsWith('dm:')) this.privateStored(message, dmParticipants(message.channel));
+    if (this.privateStored && message.channel.startsWith('dm:')) this.privateStored(message, dmParticipants(message.channel));
   }
 }

@@ -97,6 +97,11 @@ export class Hooks {
     return this.loginUrl !== '' || this.publishUrl !== '' || this.offline !== undefined;
   }
 
+  /** Whether the offline hook is on (else nothing need look at stored messages for it). */
+  get offlineOn(): boolean {
+    return this.offline !== undefined;
+  }
+
   get loginOn(): boolean {
     return this.loginUrl !== '';
   }
